@@ -1,0 +1,1 @@
+"""titlemap.api — the FastAPI app and the command line; uses geo and maps."""

@@ -1,0 +1,26 @@
+"""The FastAPI application factory."""
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.routers import compounds, health
+from geo.db import get_engine
+from geo.settings import Settings, get_settings
+
+DESCRIPTION = """
+titlemap 把小区、宗地与"登记难"化解台账关联在 PostGIS 中。
+titlemap links compounds and parcels to the county's resolution ledger (化解台账) in PostGIS.
+
+几何以 EPSG:4490 (CGCS2000) 存储；面积在本县 CGCS2000 3 度带高斯-克吕格投影下计算。
+Geometries are stored in EPSG:4490; areas are measured in the county's Gauss-Krüger zone.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="titlemap 登记难化解一张图", version="0.1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings)
+    app.include_router(health.router)
+    app.include_router(compounds.router)
+    return app

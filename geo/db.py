@@ -1,0 +1,92 @@
+"""Engine and sessions: DATABASE_URL when given, else the private local cluster."""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo import TitlemapError
+from geo.cluster import INSTALL_HINT, LocalCluster
+from geo.settings import Settings, get_settings
+
+POSTGIS_HINT = f"服务器上安装 PostGIS / install PostGIS on the server: {INSTALL_HINT}"
+
+
+def local_cluster(settings: Settings) -> LocalCluster:
+    return LocalCluster(settings.data_dir, settings.pg_port, settings.pg_bin)
+
+
+def normalise_url(url: str) -> str:
+    """Always talk psycopg 3, whatever driver the URL names."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise TitlemapError(f"DATABASE_URL 格式不对 / malformed DATABASE_URL: {url!r}") from None
+    if not parsed.drivername.startswith("postgresql"):
+        raise TitlemapError(f"DATABASE_URL 必须是 PostgreSQL / must be postgresql://…: {url!r}")
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def database_url(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return local_cluster(settings).ensure_running()
+
+
+def make_engine(url: str) -> Engine:
+    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+@lru_cache
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine (one pool per URL)."""
+    return _engine_for(database_url(settings))
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@dataclass
+class DatabaseInfo:
+    database: str
+    postgres: str
+    postgis: str
+
+
+def describe_failure(exc: DBAPIError, url: str) -> str:
+    """One line for a connection failure: where, and the server's first line."""
+    parsed = make_url(url)
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return (
+        f"无法连接数据库 / cannot connect to {parsed.host}:{parsed.port or 5432}/{parsed.database}"
+        f" — {reason}；请检查 DATABASE_URL / check DATABASE_URL"
+    )
+
+
+def check_database(engine: Engine) -> DatabaseInfo:
+    """Reach the database and PostGIS, or raise one line saying what to do."""
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        with engine.connect() as conn:
+            postgres = conn.execute(text("SHOW server_version")).scalar_one()
+            has_postgis = conn.execute(
+                text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+            ).first()
+            if has_postgis is None:
+                raise TitlemapError(
+                    f"数据库 {engine.url.database} 没有启用 PostGIS / has no PostGIS: 运行 "
+                    "titlemap db upgrade（需要 CREATE EXTENSION 权限）/ run titlemap db upgrade"
+                )
+            postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+    except DBAPIError as exc:
+        raise TitlemapError(describe_failure(exc, url)) from None
+    return DatabaseInfo(engine.url.database or "", postgres, postgis)

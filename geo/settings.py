@@ -1,0 +1,37 @@
+"""Configuration from the environment (and a .env file), one place for every knob."""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    # root's home is closed to the postgres user that runs the private cluster.
+    if os.geteuid() == 0:
+        return Path("/var/lib/titlemap")
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "titlemap"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TITLEMAP_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL+PostGIS URL; unset = the private local cluster",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    pg_port: int = 54329
+    pg_bin: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    county: str = "629901"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""titlemap.maps — styles, web maps and print layouts; uses geo, never api."""

@@ -1,0 +1,122 @@
+"""The `titlemap` command as a user types it: start, demo, serve, and one-line errors."""
+
+import socket
+import subprocess
+import time
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import make_url
+
+from tests.conftest import TITLEMAP, cli_env, free_port, run_cli
+
+
+def assert_one_clear_line(result, *words: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo_db(new_database):
+    """A database of its own, filled by `titlemap demo` as a user would."""
+    return new_database("cli_demo")
+
+
+def test_demo_loads_once_and_reports(demo_db):
+    env = {"DATABASE_URL": demo_db}
+    first = run_cli("demo", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "compound" in first.stdout
+    again = run_cli("demo", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "already loaded" in again.stdout
+    with psycopg.connect(make_url(demo_db).set(drivername="postgresql").render_as_string(False)) as conn:
+        compounds = conn.execute("SELECT count(*), count(DISTINCT code) FROM compound").fetchone()
+    assert compounds[0] == compounds[1] >= 150
+
+
+def test_db_status_names_postgis(demo_db):
+    result = run_cli("db", "status", env={"DATABASE_URL": demo_db})
+    assert result.returncode == 0, result.stderr
+    assert "PostGIS 3." in result.stdout and "schema 0001" in result.stdout
+
+
+def test_serve_answers_with_the_demo_compounds(demo_db):
+    port = free_port()
+    env = {"DATABASE_URL": demo_db}
+    server = subprocess.Popen(
+        [str(TITLEMAP), "serve", "--port", str(port)],
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = wait_for_json(f"http://127.0.0.1:{port}/api/compounds?limit=10000")
+        assert len(body["features"]) >= 150
+        assert all("status" in f["properties"] for f in body["features"])
+        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+        assert health["status"] == "ok"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def wait_for_json(url: str, seconds: float = 30) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            response = httpx.get(url, timeout=10)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no answer from {url}")
+        time.sleep(0.3)
+
+
+def test_serve_on_a_taken_port_is_one_clear_line(demo_db):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), env={"DATABASE_URL": demo_db})
+    assert_one_clear_line(result, str(port), "TITLEMAP_PORT")
+
+
+def test_database_without_postgis_is_one_clear_line(new_database):
+    bare = new_database("no_postgis")
+    result = run_cli("serve", "--port", str(free_port()), env={"DATABASE_URL": bare})
+    assert_one_clear_line(result, "PostGIS", "titlemap db upgrade")
+
+
+def test_postgis_that_cannot_be_enabled_is_one_clear_line(new_database, admin_url):
+    bare = make_url(new_database("no_rights"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS clerk")
+        conn.execute("CREATE ROLE clerk LOGIN PASSWORD 'clerk'")
+    clerk = bare.set(username="clerk", password="clerk").render_as_string(hide_password=False)
+    result = run_cli("db", "upgrade", env={"DATABASE_URL": clerk})
+    assert_one_clear_line(result, "PostGIS", "CREATE EXTENSION postgis")
+
+
+def test_unreachable_database_is_one_clear_line():
+    url = f"postgresql://someone:pw@127.0.0.1:{free_port()}/gone"
+    result = run_cli("db", "status", env={"DATABASE_URL": url})
+    assert_one_clear_line(result, "cannot connect", "DATABASE_URL")
+
+
+def test_unwritable_data_dir_is_one_clear_line():
+    result = run_cli("db", "start", env={"TITLEMAP_DATA_DIR": "/proc/titlemap"})
+    assert_one_clear_line(result, "/proc/titlemap", "TITLEMAP_DATA_DIR")
+
+
+def test_malformed_database_url_is_one_clear_line():
+    result = run_cli("db", "status", env={"DATABASE_URL": "mysql://x@y/z"})
+    assert_one_clear_line(result, "PostgreSQL")

@@ -1,0 +1,83 @@
+"""Loading the demo county: every row lands, twice loads nothing twice, a failure lands nothing."""
+
+import dataclasses
+
+import pytest
+from sqlalchemy import text
+
+from geo.load import load_county
+from geo.db import make_engine
+from geo.schema import upgrade
+
+TABLES = {
+    "township": "townships",
+    "context_feature": "context",
+    "developer": "developers",
+    "compound": "compounds",
+    "parcel": "parcels",
+    "compound_parcel": "compound_parcels",
+    "planned_area": "planned_areas",
+    "complaint": "complaints",
+    "ledger_entry": "ledger",
+    "ledger_event": "ledger_events",
+}
+
+
+def row_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def scratch_engine(new_database):
+    scratch = make_engine(new_database("load_tests"))
+    upgrade(scratch)
+    yield scratch
+    scratch.dispose()
+
+
+def test_every_demo_row_is_in_the_database(engine, demo):
+    counts = row_counts(engine)
+    for table, layer in TABLES.items():
+        assert counts[table] == len(getattr(demo, layer)), table
+
+
+def test_loading_twice_duplicates_nothing(scratch_engine, demo):
+    first = load_county(scratch_engine, demo)
+    assert first.loaded
+    before = row_counts(scratch_engine)
+    again = load_county(scratch_engine, demo)
+    assert not again.loaded
+    assert row_counts(scratch_engine) == before
+    replaced = load_county(scratch_engine, demo, replace=True)
+    assert replaced.loaded
+    assert row_counts(scratch_engine) == before
+
+
+def test_a_failing_load_leaves_the_database_unchanged(scratch_engine, demo):
+    load_county(scratch_engine, demo, replace=True)
+    before = row_counts(scratch_engine)
+    broken = demo.ledger.copy()
+    # transferred above first registration breaks a CHECK on the last-but-one table
+    broken.loc[broken.index[-1], "units_transferred"] = 10**6
+    bad = dataclasses.replace(demo, ledger=broken)
+    with pytest.raises(Exception, match="transferred_within_first"):
+        load_county(scratch_engine, bad, replace=True)
+    assert row_counts(scratch_engine) == before
+
+
+def test_links_and_foreign_keys_resolve(engine):
+    with engine.connect() as conn:
+        orphans = conn.execute(
+            text(
+                "SELECT count(*) FROM compound WHERE township_id IS NULL OR developer_id IS NULL"
+            )
+        ).scalar_one()
+        wrong_township = conn.execute(
+            text(
+                "SELECT count(*) FROM compound c JOIN township t ON t.id = c.township_id "
+                "WHERE NOT ST_Intersects(t.geom, ST_PointOnSurface(c.geom))"
+            )
+        ).scalar_one()
+    assert orphans == 0
+    assert wrong_township == 0

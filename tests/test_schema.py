@@ -1,0 +1,85 @@
+"""The schema built by alembic: county code everywhere, GiST indexes, history append-only,
+no lost updates on the ledger."""
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from geo.model import Base, LedgerEntry
+from geo.schema import current_revision
+
+SPATIAL = ["county", "township", "context_feature", "compound", "parcel", "planned_area",
+           "complaint"]  # fmt: skip
+
+
+def test_schema_is_at_head(engine):
+    assert current_revision(engine) == "0001"
+
+
+def test_every_table_carries_the_county_code(engine):
+    with engine.connect() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND column_name IN ('county_code', 'code') "
+                "AND (table_name <> 'county' OR column_name = 'code')"
+            )
+        ).scalars()
+        assert set(Base.metadata.tables) <= set(tables)
+
+
+@pytest.mark.parametrize("table", SPATIAL)
+def test_geometries_are_4490_with_a_gist_index(engine, table):
+    with engine.connect() as conn:
+        srid = conn.execute(
+            text("SELECT srid FROM geometry_columns WHERE f_table_name = :t"), {"t": table}
+        ).scalar_one()
+        index = conn.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE tablename = :t AND indexdef LIKE '%gist%'"),
+            {"t": table},
+        ).scalar_one()
+    assert srid == 4490
+    assert "(geom)" in index
+
+
+def test_ledger_history_cannot_be_rewritten(engine):
+    with engine.connect() as conn:
+        with pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(text("UPDATE ledger_event SET note = 'rewritten' WHERE id = 1"))
+        conn.rollback()
+
+
+def test_impossible_ledger_figures_are_refused_by_the_database(engine):
+    with engine.connect() as conn:
+        with pytest.raises(DBAPIError, match="transferred_within_first"):
+            conn.execute(
+                text(
+                    "UPDATE ledger_entry SET units_transferred = units_first_registered + 1 "
+                    "WHERE id = (SELECT min(id) FROM ledger_entry)"
+                )
+            )
+        conn.rollback()
+
+
+def test_an_edit_on_an_old_version_is_refused(engine):
+    """Two people open the same entry; the second save must not overwrite the first."""
+    with Session(engine) as first, Session(engine) as second:
+        entry_a = first.scalars(select(LedgerEntry).order_by(LedgerEntry.id).limit(1)).one()
+        entry_b = second.get(LedgerEntry, entry_a.id)
+        version, original = entry_a.version, entry_a.plan
+        entry_a.plan = "先办后补：第一人的修改"
+        first.commit()
+        entry_b.plan = "第二人的修改"
+        with pytest.raises(StaleDataError):
+            second.commit()
+    with Session(engine) as check:
+        saved = check.get(LedgerEntry, entry_a.id)
+        assert saved.plan == "先办后补：第一人的修改"
+        assert saved.version == version + 1
+        # put the demo row back for other tests
+        check.execute(
+            update(LedgerEntry).where(LedgerEntry.id == saved.id).values(version=version, plan=original)
+        )
+        check.commit()
