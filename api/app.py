@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api.routers import compounds, health
+from api.routers import compounds, health, ledger, stats
 from geo.db import get_engine
 from geo.settings import Settings, get_settings
 
@@ -23,4 +23,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine or get_engine(settings)
     app.include_router(health.router)
     app.include_router(compounds.router)
+    app.include_router(ledger.router)
+    app.include_router(stats.router)
     return app

@@ -18,8 +18,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="数据库 / the database (local cluster or DATABASE_URL)", no_args_is_help=True)
+db_app = typer.Typer(
+    help="数据库 / the database (local cluster or DATABASE_URL)", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="用户与令牌 / users and tokens", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -134,6 +138,77 @@ def demo(
         table.add_row(name, f"{count:,}")
     out.print(table)
     out.print(f"用时 / took {time.perf_counter() - started:.1f} s")
+
+
+# -- users and figures ---------------------------------------------------------------------------
+
+
+def county_option(help_text: str = "县级行政区划代码 / county code") -> typer.Option:
+    return typer.Option("--county", help=help_text)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="姓名 / name")],
+    role: Annotated[str, typer.Option(help="viewer / editor / admin")] = "viewer",
+    county: Annotated[str | None, county_option()] = None,
+) -> None:
+    """添加用户并显示其令牌（只显示一次）/ add a user and print its token (shown once)."""
+    from sqlalchemy.orm import Session
+
+    from geo.db import get_engine
+    from geo.users import add_user
+
+    with Session(get_engine()) as session:
+        user, token = add_user(session, county or get_settings().county, name, role)
+        session.commit()
+    out.print(f"已添加 / added {user.name} ({user.role}, {user.county_code})")
+    out.print(f"令牌 / token: {token}")
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+@app.command()
+def stats(
+    by: Annotated[
+        str, typer.Option(help="county/township/compound/lead_department/blocker/status")
+    ] = "county",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="截至日期 / as of, YYYY-MM-DD")
+    ] = None,
+    county: Annotated[str | None, county_option()] = None,
+) -> None:
+    """登记率表 / the registration-rate table against the year-end target."""
+    from datetime import date
+
+    from geo.db import get_engine
+    from geo.stats import RATE_DEFINITIONS, rates, target
+
+    county = county or get_settings().county
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise TitlemapError(f"日期应为 YYYY-MM-DD / date must be YYYY-MM-DD: {as_of}") from None
+    with get_engine().connect() as conn:
+        goal = target(conn, county)
+        rows = rates(conn, county, by=by, as_of=day)
+    title = f"登记率 / registration rates — {county}" + (f" 截至 {day}" if day else "")
+    table = Table(title=title, caption=f"目标 / target {goal.rate:.0%} (口径 {goal.basis})")
+    for header in ("分组 / group", "小区", "任务套数", "首次登记", "转移登记",
+                   "首次登记化解率", "转移登记化解率", "总体登记率", "达标"):  # fmt: skip
+        table.add_column(header, justify="left" if header.startswith("分组") else "right")
+    for row in rows:
+        table.add_row(
+            str(row["label"]), str(row["compounds"]), f"{row['units_task']:,}",
+            f"{row['units_first_registered']:,}", f"{row['units_transferred']:,}",
+            percent(row["first_rate"]), percent(row["transfer_rate"]),
+            percent(row["overall_rate"]), "是" if row["meets_target"] else "否",
+        )  # fmt: skip
+    out.print(table)
+    for text_ in RATE_DEFINITIONS.values():
+        out.print(f"· {text_}", style="dim")
 
 
 # -- serve ---------------------------------------------------------------------------------------

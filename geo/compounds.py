@@ -33,7 +33,7 @@ class BBox:
             ) from None
         if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
             raise TitlemapError(
-                f"bbox 范围无效（经度在前，最小值在前）/ invalid bbox (lon first, min first): {value!r}"
+                f"bbox 范围无效（经度在前、小值在前）/ invalid bbox (lon, min first): {value!r}"
             )
         return cls(minx, miny, maxx, maxy)
 

@@ -7,9 +7,10 @@ CGCS2000 3-degree Gauss-Krüger zone n has its central meridian at 3n°E; EPSG n
 
 from collections.abc import Iterable
 
+import numpy as np
+import shapely
 from pyproj import CRS, Geod, Transformer
 from shapely import Geometry
-from shapely.ops import transform
 
 from geo import TitlemapError
 
@@ -56,12 +57,18 @@ def transformer(source: int, target: int) -> Transformer:
     return Transformer.from_crs(CRS.from_epsg(source), CRS.from_epsg(target), always_xy=True)
 
 
+def reproject(geom: Geometry, source: int, target: int) -> Geometry:
+    """`geom` (or an array of them) from EPSG `source` to `target`, x first."""
+    move = transformer(source, target)
+    return shapely.transform(geom, lambda xy: np.column_stack(move.transform(xy[:, 0], xy[:, 1])))
+
+
 def to_projected(geom: Geometry, epsg: int) -> Geometry:
-    return transform(transformer(STORAGE_EPSG, epsg).transform, geom)
+    return reproject(geom, STORAGE_EPSG, epsg)
 
 
 def to_storage(geom: Geometry, epsg: int) -> Geometry:
-    return transform(transformer(epsg, STORAGE_EPSG).transform, geom)
+    return reproject(geom, epsg, STORAGE_EPSG)
 
 
 def area_m2(geom: Geometry, epsg: int) -> float:

@@ -25,14 +25,15 @@ class LoadReport:
 
 
 def county_exists(conn: Connection, county: str) -> bool:
-    return conn.execute(text("SELECT 1 FROM county WHERE code = :c"), {"c": county}).first() is not None
+    return (
+        conn.execute(text("SELECT 1 FROM county WHERE code = :c"), {"c": county}).first()
+        is not None
+    )
 
 
 def ewkb(geoms: Iterable) -> list[str]:
     """Hex EWKB (with SRID 4490) for PostGIS text input; polygons promoted to multipolygons."""
-    geoms = [
-        shapely.MultiPolygon([g]) if isinstance(g, shapely.Polygon) else g for g in geoms
-    ]
+    geoms = [shapely.MultiPolygon([g]) if isinstance(g, shapely.Polygon) else g for g in geoms]
     with_srid = shapely.set_srid(geoms, STORAGE_EPSG)
     return list(shapely.to_wkb(with_srid, hex=True, include_srid=True))
 
@@ -66,9 +67,7 @@ def _split(value) -> list[str]:
 def _frame_rows(frame: pd.DataFrame, columns: Sequence[str], **derived: Callable) -> Iterable:
     """Rows of `columns` from `frame`; `derived` computes a column from the row instead."""
     for record in frame.to_dict("records"):
-        yield tuple(
-            derived[name](record) if name in derived else record[name] for name in columns
-        )
+        yield tuple(derived[name](record) if name in derived else record[name] for name in columns)
 
 
 def load_county(engine: Engine, demo: DemoCounty, replace: bool = False) -> LoadReport:
@@ -83,66 +82,88 @@ def load_county(engine: Engine, demo: DemoCounty, replace: bool = False) -> Load
     return LoadReport(county, loaded=True, counts=counts)
 
 
+COLUMNS = {
+    "county": ["code", "name", "province", "target_rate", "target_deadline", "ledger_cutoff",
+               "geom"],
+    "township": ["county_code", "code", "name", "kind", "geom"],
+    "context_feature": ["county_code", "kind", "name", "geom"],
+    "developer": ["county_code", "name", "credit_code", "contact", "credit_status",
+                  "blacklist_reason", "blacklisted_on"],
+    "compound": ["county_code", "code", "name", "address", "township_id", "developer_id",
+                 "buildings", "units_sold", "sold_on", "occupied_on", "geom"],
+    "parcel": ["county_code", "code", "recorded_area_m2", "land_use", "right_type",
+               "premium_due", "premium_paid", "geom"],
+    "compound_parcel": ["compound_id", "parcel_id", "county_code"],
+    "planned_area": ["county_code", "code", "kind", "name", "geom"],
+    "complaint": ["county_code", "code", "received_on", "source", "text", "geom"],
+    "ledger_entry": ["county_code", "compound_id", "ledger_no", "units_task",
+                     "units_first_registered", "units_transferred", "status", "blockers",
+                     "blocker_note", "lead_department", "cooperating_departments",
+                     "supervising_leader", "plan", "task_force_lead", "deadline", "opened_on",
+                     "closed_on", "close_reason", "version", "updated_by"],
+    "ledger_event": ["county_code", "entry_id", "at", "user_name", "action", "changes", "state",
+                     "note"],
+}  # fmt: skip
+
+
+def _entry_ids(conn: Connection, county: str) -> dict[str, int]:
+    query = text(
+        "SELECT c.code, e.id FROM ledger_entry e JOIN compound c ON c.id = e.compound_id "
+        "WHERE e.county_code = :c"
+    )
+    return dict(conn.execute(query, {"c": county}).all())
+
+
 def _load_all(conn: Connection, county: str, demo: DemoCounty) -> dict[str, int]:
     counts: dict[str, int] = {}
 
-    def put(table: str, frame: pd.DataFrame, columns: Sequence[str], **derived: Callable) -> None:
+    def put(table: str, frame: pd.DataFrame, **derived: Callable) -> None:
         frame = frame.assign(county_code=county)
         if "geometry" in frame:
             frame = frame.assign(geom=ewkb(frame.geometry))
-        counts[table] = copy_rows(conn, table, columns, _frame_rows(frame, columns, **derived))
+        rows = _frame_rows(frame, COLUMNS[table], **derived)
+        counts[table] = copy_rows(conn, table, COLUMNS[table], rows)
 
-    put("county", demo.county.drop(columns="county_code", errors="ignore"),
-        ["code", "name", "province", "target_rate", "target_deadline", "ledger_cutoff", "geom"])  # fmt: skip
-    put("township", demo.townships, ["county_code", "code", "name", "kind", "geom"])
-    put("context_feature", demo.context, ["county_code", "kind", "name", "geom"])
-    put("developer", demo.developers,
-        ["county_code", "name", "credit_code", "contact", "credit_status", "blacklist_reason",
-         "blacklisted_on"])  # fmt: skip
-
+    put("county", demo.county)
+    put("township", demo.townships)
+    put("context_feature", demo.context)
+    put("developer", demo.developers)
     townships = code_ids(conn, "township", county)
     developers = code_ids(conn, "developer", county, key="credit_code")
-    put("compound", demo.compounds,
-        ["county_code", "code", "name", "address", "township_id", "developer_id", "buildings",
-         "units_sold", "sold_on", "occupied_on", "geom"],
+    put(
+        "compound",
+        demo.compounds,
         township_id=lambda r: townships.get(r["township_code"]),
-        developer_id=lambda r: developers.get(r["developer_credit_code"]))  # fmt: skip
-    put("parcel", demo.parcels,
-        ["county_code", "code", "recorded_area_m2", "land_use", "right_type", "premium_due",
-         "premium_paid", "geom"])  # fmt: skip
-
+        developer_id=lambda r: developers.get(r["developer_credit_code"]),
+    )
+    put("parcel", demo.parcels)
     compounds = code_ids(conn, "compound", county)
     parcels = code_ids(conn, "parcel", county)
-    put("compound_parcel", demo.compound_parcels, ["compound_id", "parcel_id", "county_code"],
+    put(
+        "compound_parcel",
+        demo.compound_parcels,
         compound_id=lambda r: compounds[r["compound_code"]],
-        parcel_id=lambda r: parcels[r["parcel_code"]])  # fmt: skip
-    put("planned_area", demo.planned_areas, ["county_code", "code", "kind", "name", "geom"])
-    put("complaint", demo.complaints,
-        ["county_code", "code", "received_on", "source", "text", "geom"])  # fmt: skip
-    put("ledger_entry", demo.ledger,
-        ["county_code", "compound_id", "ledger_no", "units_task", "units_first_registered",
-         "units_transferred", "status", "blockers", "blocker_note", "lead_department",
-         "cooperating_departments", "supervising_leader", "plan", "task_force_lead", "deadline",
-         "opened_on", "closed_on", "close_reason", "version", "updated_by"],
+        parcel_id=lambda r: parcels[r["parcel_code"]],
+    )
+    put("planned_area", demo.planned_areas)
+    put("complaint", demo.complaints)
+    put(
+        "ledger_entry",
+        demo.ledger,
         compound_id=lambda r: compounds[r["compound_code"]],
         blockers=lambda r: _split(r["blockers"]),
         cooperating_departments=lambda r: _split(r["cooperating_departments"]),
-        version=lambda r: 1, updated_by=lambda r: "demo")  # fmt: skip
-
-    entries = {
-        code: entry_id
-        for code, entry_id in conn.execute(
-            text(
-                "SELECT c.code, e.id FROM ledger_entry e JOIN compound c ON c.id = e.compound_id "
-                "WHERE e.county_code = :c"
-            ),
-            {"c": county},
-        ).all()
-    }
-    put("ledger_event", demo.ledger_events,
-        ["county_code", "entry_id", "at", "user_name", "action", "changes", "state", "note"],
+        version=lambda r: 1,
+        updated_by=lambda r: "demo",
+    )
+    entries = _entry_ids(conn, county)
+    put(
+        "ledger_event",
+        demo.ledger_events,
         entry_id=lambda r: entries[r["compound_code"]],
-        changes=lambda r: Jsonb(_json(r["changes"])), state=lambda r: Jsonb(_json(r["state"])))  # fmt: skip
+        changes=lambda r: Jsonb(_json(r["changes"])),
+        state=lambda r: Jsonb(_json(r["state"])),
+    )
     return counts
 
 

@@ -141,8 +141,17 @@ class County(Base):
     ledger_cutoff: Mapped[date | None] = mapped_column(
         Date, comment="compounds sold and occupied before this date belong on the ledger"
     )
+    overall_rate_basis: Mapped[str] = mapped_column(
+        Text,
+        default="sold",
+        server_default="sold",
+        comment="总体登记率 denominator: sold (all sold units in scope) or task (ledger units)",
+    )
     geom = mapped_column(geometry("MULTIPOLYGON"))
-    __table_args__ = (CheckConstraint("code ~ '^[0-9]{6}$'", name="county_code_digits"),)
+    __table_args__ = (
+        CheckConstraint("code ~ '^[0-9]{6}$'", name="county_code_digits"),
+        CheckConstraint("overall_rate_basis IN ('sold', 'task')", name="overall_rate_basis"),
+    )
 
 
 class Township(Base):
@@ -349,3 +358,25 @@ class Complaint(Base):
     text: Mapped[str] = mapped_column(Text)
     geom = mapped_column(geometry("POINT"), nullable=False)
     __table_args__ = (UniqueConstraint("county_code", "code"),)
+
+
+class Role(enum.StrEnum):
+    """viewer reads; editor also edits the ledger and imports; admin also manages users."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class User(Base):
+    """A person using the API, by a bearer token whose SHA-256 alone is stored."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_fk()
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (UniqueConstraint("county_code", "name"), _enum_check("role", Role))

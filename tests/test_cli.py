@@ -35,7 +35,9 @@ def test_demo_loads_once_and_reports(demo_db):
     again = run_cli("demo", env=env)
     assert again.returncode == 0, again.stderr
     assert "already loaded" in again.stdout
-    with psycopg.connect(make_url(demo_db).set(drivername="postgresql").render_as_string(False)) as conn:
+    with psycopg.connect(
+        make_url(demo_db).set(drivername="postgresql").render_as_string(False)
+    ) as conn:
         compounds = conn.execute("SELECT count(*), count(DISTINCT code) FROM compound").fetchone()
     assert compounds[0] == compounds[1] >= 150
 

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 from sqlalchemy import text
 
-from geo.load import load_county
 from geo.db import make_engine
+from geo.load import load_county
 from geo.schema import upgrade
 
 TABLES = {
@@ -69,9 +69,7 @@ def test_a_failing_load_leaves_the_database_unchanged(scratch_engine, demo):
 def test_links_and_foreign_keys_resolve(engine):
     with engine.connect() as conn:
         orphans = conn.execute(
-            text(
-                "SELECT count(*) FROM compound WHERE township_id IS NULL OR developer_id IS NULL"
-            )
+            text("SELECT count(*) FROM compound WHERE township_id IS NULL OR developer_id IS NULL")
         ).scalar_one()
         wrong_township = conn.execute(
             text(

@@ -1,0 +1,112 @@
+"""/api/ledger: entries and history, edits with roles and versions, the ledger as of a date."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from api.auth import require, session
+from api.dependencies import user_errors
+from geo import TitlemapError
+from geo.ledger import (
+    LedgerConflict,
+    LedgerNotFound,
+    describe,
+    find_entry,
+    update_entry,
+)
+from geo.model import Role, User
+from geo.stats import ledger_as_of
+
+router = APIRouter(prefix="/api/ledger", tags=["ledger"])
+
+
+class Edit(BaseModel):
+    version: int = Field(description="编辑时读到的版本；已变则 409 / the version you read")
+    changes: dict[str, Any] = Field(description="字段及新值 / fields and their new values")
+    note: str | None = Field(default=None, description="说明 / why")
+
+
+class Close(BaseModel):
+    version: int
+    reason: str | None = Field(
+        default=None, description="尚有未转移套数时必填 / required while units remain"
+    )
+    note: str | None = None
+
+
+def county_of(request: Request, county: str | None) -> str:
+    return county or request.app.state.settings.county
+
+
+def _entry(db: Session, county: str, code: str):
+    try:
+        return find_entry(db, county, code)
+    except LedgerNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _save(db: Session, entry, changes: dict, user: User, note: str | None, version: int) -> dict:
+    if entry.county_code != user.county_code:
+        raise HTTPException(403, "只能修改本县台账 / only your own county's ledger")
+    try:
+        update_entry(db, entry, changes, user.name, note, expected_version=version)
+    except LedgerConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except TitlemapError as exc:
+        raise HTTPException(422, str(exc)) from None
+    db.commit()
+    db.refresh(entry)
+    return describe(entry)
+
+
+@router.get("", summary="台账（可回看历史日期）/ the ledger, now or as of a date")
+def list_entries(
+    request: Request,
+    db: Annotated[Session, Depends(session)],
+    as_of: Annotated[date | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
+    county: str | None = None,
+) -> dict:
+    county = county_of(request, county)
+    with user_errors():
+        entries = ledger_as_of(db.connection(), county, as_of or date.today())
+    return {"county": county, "as_of": (as_of or date.today()).isoformat(), "entries": entries}
+
+
+@router.get("/{compound_code}", summary="一个小区的台账及历史 / one entry and its history")
+def get_entry(
+    request: Request,
+    compound_code: str,
+    db: Annotated[Session, Depends(session)],
+    county: str | None = None,
+) -> dict:
+    return describe(_entry(db, county_of(request, county), compound_code))
+
+
+@router.patch("/{compound_code}", summary="修改台账（编辑员）/ edit an entry (editor)")
+def edit_entry(
+    request: Request,
+    compound_code: str,
+    edit: Edit,
+    db: Annotated[Session, Depends(session)],
+    user: Annotated[User, Depends(require(Role.EDITOR))],
+) -> dict:
+    entry = _entry(db, user.county_code, compound_code)
+    return _save(db, entry, edit.changes, user, edit.note, edit.version)
+
+
+@router.post("/{compound_code}/close", summary="销号（编辑员）/ close an entry (editor)")
+def close_entry(
+    request: Request,
+    compound_code: str,
+    close: Annotated[Close, Body()],
+    db: Annotated[Session, Depends(session)],
+    user: Annotated[User, Depends(require(Role.EDITOR))],
+) -> dict:
+    entry = _entry(db, user.county_code, compound_code)
+    changes: dict[str, Any] = {"status": "closed"}
+    if close.reason:
+        changes["close_reason"] = close.reason
+    return _save(db, entry, changes, user, close.note, close.version)
