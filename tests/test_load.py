@@ -36,14 +36,15 @@ def scratch_engine(new_database):
     scratch.dispose()
 
 
-def test_every_demo_row_is_in_the_database(engine, demo):
-    counts = row_counts(engine)
+def test_every_demo_row_is_in_the_database(scratch_engine, demo):
+    load_county(scratch_engine, demo, replace=True)
+    counts = row_counts(scratch_engine)
     for table, layer in TABLES.items():
         assert counts[table] == len(getattr(demo, layer)), table
 
 
 def test_loading_twice_duplicates_nothing(scratch_engine, demo):
-    first = load_county(scratch_engine, demo)
+    first = load_county(scratch_engine, demo, replace=True)
     assert first.loaded
     before = row_counts(scratch_engine)
     again = load_county(scratch_engine, demo)

@@ -1,5 +1,6 @@
 """Registration rates, computed independently from the demo frames and compared."""
 
+import json
 from datetime import date
 
 import pytest
@@ -71,11 +72,9 @@ def test_blocker_groups_count_each_entry_under_each_of_its_blockers(pristine, de
 
 def test_rates_as_of_a_date_follow_the_history(pristine, demo):
     day = date(2025, 12, 31)
-    events = demo.ledger_events.copy()
-    events = events[events.at.apply(lambda t: t.date() <= day)]
+    events = demo.ledger_events
+    events = events[events["at"].dt.date <= day]
     last = events.groupby("compound_code").tail(1)
-    import json
-
     states = [json.loads(s) for s in last.state]
     task = sum(s["units_task"] for s in states)
     done = sum(s["units_transferred"] for s in states)
