@@ -122,3 +122,20 @@ def test_unwritable_data_dir_is_one_clear_line():
 def test_malformed_database_url_is_one_clear_line():
     result = run_cli("db", "status", env={"DATABASE_URL": "mysql://x@y/z"})
     assert_one_clear_line(result, "PostgreSQL")
+
+
+def test_server_without_postgis_says_how_to_install_it(new_database, admin_url):
+    """A server lacking the PostGIS package: shadow its extension list with an empty one."""
+    url = make_url(new_database("no_package"))
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(False)) as conn:
+        conn.execute("CREATE SCHEMA bare")
+        conn.execute(
+            "CREATE VIEW bare.pg_available_extensions AS "
+            "SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> 'postgis'"
+        )
+        conn.commit()
+    shadowed = url.update_query_dict({"options": "-csearch_path=bare,pg_catalog"})
+    result = run_cli(
+        "db", "upgrade", env={"DATABASE_URL": shadowed.render_as_string(hide_password=False)}
+    )
+    assert_one_clear_line(result, "PostGIS", "apt-get install postgresql-postgis")
