@@ -8,7 +8,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages this project needs at run and test time.
-APT_PACKAGES=(postgresql-postgis python3-venv)
+# chromium: browser tests (Playwright drives it, never downloads its own); fonts-noto-cjk: Chinese
+# text in pages and printed maps; poppler-utils: pdftotext/pdffonts/pdftoppm read PDFs back.
+APT_PACKAGES=(postgresql-postgis python3-venv chromium fonts-noto-cjk poppler-utils)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
