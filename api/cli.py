@@ -159,7 +159,7 @@ def user_add(
     from geo.db import get_engine
     from geo.users import add_user
 
-    with Session(get_engine()) as session:
+    with Session(get_engine(), expire_on_commit=False) as session:
         user, token = add_user(session, county or get_settings().county, name, role)
         session.commit()
     out.print(f"已添加 / added {user.name} ({user.role}, {user.county_code})")

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo import TitlemapError
-from geo.model import Role, User
+from geo.model import County, Role, User
 
 RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
 
@@ -22,6 +22,8 @@ def add_user(session: Session, county: str, name: str, role: str) -> tuple[User,
         role = Role(role).value
     except ValueError:
         raise TitlemapError(f"未知角色 / unknown role {role!r}: viewer / editor / admin") from None
+    if session.get(County, county) is None:
+        raise TitlemapError(f"没有这个县 / no such county: {county}（先载入数据 / load it first）")
     exists = session.scalar(select(User).where(User.county_code == county, User.name == name))
     if exists:
         raise TitlemapError(f"用户 {name} 已存在 / user exists (换名或先停用 / pick another name)")

@@ -22,22 +22,26 @@ def assert_one_clear_line(result, *words: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_db(new_database):
+def first_demo(new_database):
     """A database of its own, filled by `titlemap demo` as a user would."""
-    return new_database("cli_demo")
+    url = new_database("cli_demo")
+    return url, run_cli("demo", env={"DATABASE_URL": url})
 
 
-def test_demo_loads_once_and_reports(demo_db):
-    env = {"DATABASE_URL": demo_db}
-    first = run_cli("demo", env=env)
+@pytest.fixture(scope="module")
+def demo_db(first_demo):
+    return first_demo[0]
+
+
+def test_demo_loads_once_and_reports(first_demo):
+    demo_db, first = first_demo
     assert first.returncode == 0, first.stderr
     assert "compound" in first.stdout
-    again = run_cli("demo", env=env)
+    again = run_cli("demo", env={"DATABASE_URL": demo_db})
     assert again.returncode == 0, again.stderr
     assert "already loaded" in again.stdout
-    with psycopg.connect(
-        make_url(demo_db).set(drivername="postgresql").render_as_string(False)
-    ) as conn:
+    libpq = make_url(demo_db).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(libpq) as conn:
         compounds = conn.execute("SELECT count(*), count(DISTINCT code) FROM compound").fetchone()
     assert compounds[0] == compounds[1] >= 150
 
@@ -139,3 +143,43 @@ def test_server_without_postgis_says_how_to_install_it(new_database, admin_url):
         "db", "upgrade", env={"DATABASE_URL": shadowed.render_as_string(hide_password=False)}
     )
     assert_one_clear_line(result, "PostGIS", "apt-get install postgresql-postgis")
+
+
+def test_user_add_prints_a_working_token(demo_db):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from geo.db import make_engine
+    from geo.settings import Settings
+
+    result = run_cli("user", "add", "王editor", "--role", "editor", env={"DATABASE_URL": demo_db})
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.split("token:")[1].split()[0]
+    again = run_cli("user", "add", "王editor", env={"DATABASE_URL": demo_db})
+    assert_one_clear_line(again, "王editor")
+    engine = make_engine(demo_db)
+    client = TestClient(create_app(Settings(), engine))
+    code = client.get("/api/ledger").json()["entries"][0]["code"]
+    entry = client.get(f"/api/ledger/{code}").json()
+    response = client.patch(
+        f"/api/ledger/{code}",
+        json={"version": entry["version"], "changes": {"task_force_lead": "王五"}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["history"][-1]["user"] == "王editor"
+    engine.dispose()
+
+
+def test_stats_prints_the_three_rates(demo_db):
+    result = run_cli("stats", "--by", "township", env={"DATABASE_URL": demo_db})
+    assert result.returncode == 0, result.stderr
+    for words in ("首次登记化解率", "转移登记化解率", "总体登记率", "城关街道"):
+        assert words in result.stdout
+    bad = run_cli("stats", "--as-of", "yesterday", env={"DATABASE_URL": demo_db})
+    assert_one_clear_line(bad, "YYYY-MM-DD")
+
+
+def test_user_for_an_unknown_county_is_one_clear_line(demo_db):
+    result = run_cli("user", "add", "李四", "--county", "999999", env={"DATABASE_URL": demo_db})
+    assert_one_clear_line(result, "999999")
