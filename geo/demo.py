@@ -50,7 +50,6 @@ from geo.crs import STORAGE_EPSG, gk_epsg, transformer
 from geo.model import (
     BLOCKER_LABELS,
     BLOCKER_LEAD,
-    STATUS_LABELS,
     Blocker,
     LedgerStatus,
     PlannedAreaKind,
@@ -1422,92 +1421,16 @@ def read(folder: Path) -> DemoCounty:
     return DemoCounty(**frames)
 
 
-XLSX_COLUMNS = (  # (header, width); 首次/转移 sit under the merged group 登记进展
-    ("序号", 6), ("项目编号", 16), ("项目名称", 18), ("所在乡镇", 10), ("开发企业", 30),
-    ("问题房屋套数", 9), ("首次登记套数", 9), ("转移登记套数", 9), ("化解状态", 10),
-    ("主要问题", 36), ("牵头单位", 11), ("配合单位", 30), ("包抓领导", 24), ("化解方案", 60),
-    ("专班负责人", 16), ("完成时限", 15), ("挂账日期", 15), ("销号日期", 15),
-)  # fmt: skip
-PROGRESS_GROUP = (7, 8)  # 1-based columns under 登记进展
-
-
 def write_ledger_xlsx(demo: DemoCounty, path: Path) -> Path:
-    """The ledger as a county keeps it: title, merged two-row header, 合计 row, sign-off lines."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
+    """The demo ledger as a county keeps it, through the one layout writer (geo.ledger_sheet)."""
+    from geo.ledger_sheet import write_ledger_xlsx as write_layout
 
-    book = Workbook(write_only=True)  # streams rows: 100 000 of them stay fast and small
-    sheet = book.create_sheet("化解台账")
-    last = get_column_letter(len(XLSX_COLUMNS))
-    for k, (_, width) in enumerate(XLSX_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(k)].width = width
-    sheet.freeze_panes = "D5"
-    bold, centre = (
-        Font(bold=True),
-        Alignment(horizontal="center", vertical="center", wrap_text=True),
-    )
-
-    def cell(value, font=bold, align=centre) -> WriteOnlyCell:
-        out = WriteOnlyCell(sheet, value)
-        out.font, out.alignment = font, align
-        return out
-
-    def merge(ref: str) -> None:
-        sheet.merged_cells.add(ref)
-
-    title = f"{COUNTY_NAME}国有土地上已售城镇住宅“登记难”问题化解台账"
-    sheet.append([cell(title, Font(bold=True, size=16))])
-    merge(f"A1:{last}1")
-    sheet.append([cell(f"填报单位：{COUNTY_NAME}化解办　　　截至日期：{_cn_date(AS_OF)}", Font(),
-                       Alignment(horizontal="left"))])  # fmt: skip
-    merge(f"A2:{last}2")
-    top, below = [], []
-    for k, (header, _) in enumerate(XLSX_COLUMNS, start=1):
-        letter = get_column_letter(k)
-        if k in PROGRESS_GROUP:
-            top.append(cell("登记进展" if k == PROGRESS_GROUP[0] else None))
-            below.append(cell(header))
-        else:
-            top.append(cell(header))
-            below.append(cell(None))
-            merge(f"{letter}3:{letter}4")
-    group = [get_column_letter(k) for k in PROGRESS_GROUP]
-    merge(f"{group[0]}3:{group[1]}3")
-    sheet.append(top)
-    sheet.append(below)
-    totals = [0, 0, 0]
-    for k, row in enumerate(_xlsx_rows(demo), start=1):
-        totals = [t + v for t, v in zip(totals, row[4:7], strict=True)]
-        sheet.append([k, *row])
-    end = len(demo.ledger) + 5
-    sheet.append([cell("合计"), None, None, None, None, *(cell(t) for t in totals)])
-    merge(f"A{end}:E{end}")
-    sheet.append([])
-    sheet.append(
-        [cell("填表人：　　　审核人：　　　分管领导：", Font(), Alignment(horizontal="left"))]
-    )
-    merge(f"A{end + 2}:{last}{end + 2}")
-    book.save(path)
-    return path
-
-
-def _xlsx_rows(demo: DemoCounty):
-    """Ledger rows in words: Chinese labels, 、-joined lists and dates as 2026年12月31日."""
     compounds = demo.compounds.set_index("code")
     township = dict(zip(demo.townships["code"], demo.townships["name"], strict=True))
     developer = dict(zip(demo.developers["credit_code"], demo.developers["name"], strict=True))
-    name, where, builder = (compounds[c].to_dict() for c in ("name", "township_code",
-                                                             "developer_credit_code"))  # fmt: skip
-    for row in demo.ledger.itertuples(index=False):
-        blockers = [BLOCKER_LABELS[Blocker(b)] for b in row.blockers.split(",") if b]
-        yield [
-            row.compound_code, name[row.compound_code], township[where[row.compound_code]],
-            developer.get(builder[row.compound_code], ""), row.units_task,
-            row.units_first_registered, row.units_transferred,
-            STATUS_LABELS[LedgerStatus(row.status)], "、".join(blockers) or "尚未研判",
-            row.lead_department, row.cooperating_departments.replace(",", "、"),
-            row.supervising_leader, row.plan, row.task_force_lead, _cn_date(row.deadline),
-            _cn_date(row.opened_on), _cn_date(row.closed_on) if row.closed_on else "",
-        ]  # fmt: skip
+    frame = demo.ledger.drop(columns=["ledger_no", "blocker_note", "close_reason"]).assign(
+        compound_name=lambda f: f.compound_code.map(compounds["name"]),
+        township=lambda f: f.compound_code.map(compounds["township_code"]).map(township),
+        developer=lambda f: f.compound_code.map(compounds["developer_credit_code"]).map(developer),
+    )
+    return write_layout(frame, path, COUNTY_NAME, AS_OF)

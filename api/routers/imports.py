@@ -1,0 +1,170 @@
+"""/api/imports: an editor uploads a file of outlines (or complaint points) into one layer.
+
+The upload is streamed to a temporary file and counted as it comes (413 past the limit,
+before the rest is read); then `geo.importer.import_file` runs in a worker thread. The answer
+is the import report: 200 when written, 422 (with the report) when features were refused and
+nothing was written, 422 with `detail` when the file as a whole cannot be used.
+"""
+
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette import formparsers
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from api.auth import require
+from geo import TitlemapError
+from geo.importer import import_file
+from geo.layers import LAYERS, Limits
+from geo.model import User
+
+router = APIRouter(prefix="/api", tags=["imports"])
+
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields around the file
+CHUNK = 1024 * 1024
+
+UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "layer"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "GeoPackage, Shapefile zip, GeoJSON, DXF, CSV",
+                        },
+                        "layer": {"type": "string", "enum": list(LAYERS)},
+                        "partial": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "只写入无误的要素 / write the good features only",
+                        },
+                        "crs": {
+                            "type": "string",
+                            "description": "源坐标系，如 4544；缺省则读文件或按坐标推断 / "
+                            "source CRS; default: the file's own or inferred",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def limits_of(request: Request) -> Limits:
+    """The app's upload limits (`app.state.import_limits`), else the defaults."""
+    return getattr(request.app.state, "import_limits", None) or Limits()
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        413, f"上传文件过大，上限 {limit // (1024 * 1024)} MB / upload larger than the limit"
+    )
+
+
+async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(limit)
+        yield chunk
+
+
+def _safe_suffix(filename: str | None) -> str:
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+
+
+def _display_name(filename: str | None) -> str:
+    # The client's path means nothing here: keep the last part, without control characters.
+    name = re.split(r"[\\/]", filename or "")[-1]
+    return re.sub(r"[\x00-\x1f\x7f]", "", name)[:200] or "upload"
+
+
+def _flag(value: str | None) -> bool:
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on", "是")
+
+
+@router.post(
+    "/imports",
+    summary="导入图层文件 / import a file into a layer (editors)",
+    openapi_extra=UPLOAD_SCHEMA,
+    responses={
+        413: {"description": "上传过大 / upload too large"},
+        422: {"description": "被拒绝：报告或原因 / refused: the report, or why"},
+    },
+)
+async def create_import(
+    request: Request, user: Annotated[User, Depends(require("editor"))]
+) -> JSONResponse:
+    if formparsers.multipart is None:
+        raise HTTPException(
+            501, "服务器未安装 python-multipart，无法接收上传 / install python-multipart"
+        )
+    limits = limits_of(request)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.upload_bytes + FORM_OVERHEAD:
+        raise _too_large(limits.upload_bytes)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(415, "请以 multipart/form-data 上传 / send multipart/form-data")
+    parser = MultiPartParser(
+        request.headers, _limited(request, limits.upload_bytes + FORM_OVERHEAD),
+        max_files=1, max_fields=10,
+    )  # fmt: skip
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise HTTPException(400, f"上传格式有误 / malformed upload: {exc.message}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "缺少文件字段 file / the form needs a file field")
+        layer = str(form.get("layer") or "")
+        if layer not in LAYERS:
+            raise HTTPException(
+                422, f"layer 应为 / layer must be one of: {', '.join(LAYERS)}（收到 {layer!r}）"
+            )
+        with tempfile.TemporaryDirectory(prefix="titlemap-upload-") as folder:
+            path = Path(folder) / f"upload{_safe_suffix(upload.filename)}"
+            size = await run_in_threadpool(_save, upload, path)
+            if size > limits.upload_bytes:
+                raise _too_large(limits.upload_bytes)
+            try:
+                report = await run_in_threadpool(
+                    import_file,
+                    request.app.state.engine,
+                    path,
+                    user.county_code,
+                    layer,
+                    partial=_flag(form.get("partial")),
+                    crs=str(form.get("crs") or "").strip() or None,
+                    source=_display_name(upload.filename),
+                    limits=limits,
+                )
+            except TitlemapError as exc:
+                raise HTTPException(422, str(exc)) from None
+    finally:
+        await form.close()
+    status = 200 if report.committed or not report.refused else 422
+    return JSONResponse(report.to_dict(), status_code=status)
+
+
+def _save(upload: UploadFile, path: Path) -> int:
+    upload.file.seek(0)
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, CHUNK)
+    return path.stat().st_size

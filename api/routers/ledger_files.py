@@ -1,0 +1,191 @@
+"""Ledger spreadsheets in and out, and the map layers as files.
+
+- `POST /api/ledger/import` (editors): the county's own xlsx or CSV into the user's county's
+  ledger; 200 with the report when applied (or checked, with `dry_run`), 422 with the report
+  when rows were refused and nothing changed, 422 with a message when the file is unreadable.
+- `GET /api/exports/ledger.xlsx`, `ledger.csv` (`?encoding=gbk` for GBK), and
+  `/api/exports/{compounds|parcels}.{gpkg|geojson}` (`?names=en` for English field names).
+"""
+
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.background import BackgroundTask
+
+from api.auth import require
+from api.dependencies import user_errors
+from geo.exports import MEDIA_TYPES, export_layer
+from geo.ledger_sheet import TZ, county_name, export_ledger, import_ledger
+from geo.model import Role, User
+
+router = APIRouter(tags=["ledger files"])
+
+MAX_UPLOAD = 100 * 1024 * 1024
+SUFFIXES = (".xlsx", ".xlsm", ".csv", ".txt")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LAYER_NAMES = {"compounds": "小区", "parcels": "宗地"}
+
+
+def _workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="titlemap-"))
+
+
+def _save_upload(upload: UploadFile, folder: Path) -> tuple[Path, str]:
+    """The upload on disk under a safe name with its own suffix; (path, the name it came with)."""
+    name = Path(upload.filename or "upload").name or "upload"
+    suffix = Path(name).suffix.lower()
+    target = folder / f"upload{suffix if suffix in SUFFIXES else ''}"
+    size = 0
+    with target.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            size += len(chunk)
+            if size > MAX_UPLOAD:
+                raise HTTPException(
+                    413, f"文件超过 {MAX_UPLOAD >> 20} MB / the file is larger than the limit"
+                )
+            out.write(chunk)
+    return target, name
+
+
+@router.post(
+    "/api/ledger/import",
+    summary="导入化解台账 xlsx/CSV（编辑员）/ import the ledger spreadsheet (editor)",
+    description=(
+        "导入本县的化解台账（xlsx 或 UTF-8/GBK CSV）。有任何一行不成立则整表不导入，除非 "
+        "partial=true。未变化的行不产生事件。/ Imports the user's county's ledger; any refused row "
+        "and nothing changes unless partial=true; unchanged rows append no event."
+    ),
+    responses={422: {"description": "有行被拒绝或文件无法读取 / rows refused or unreadable"}},
+)
+def import_sheet(
+    request: Request,
+    file: Annotated[UploadFile, File(description="台账文件 / the ledger file (.xlsx, .csv)")],
+    user: Annotated[User, Depends(require(Role.EDITOR))],
+    partial: Annotated[bool, Form(description="只导入无误的行 / apply the good rows")] = False,
+    dry_run: Annotated[bool, Form(description="只核对不写入 / check only")] = False,
+):
+    folder = _workdir()
+    try:
+        path, name = _save_upload(file, folder)
+        with user_errors():  # an unreadable file (LedgerSheetError) → 422 with its message
+            report = import_ledger(
+                request.app.state.engine,
+                path,
+                user.county_code,
+                user.name,
+                partial=partial,
+                file_name=name,
+                dry_run=dry_run,
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    body = report.to_dict() | {"message": "\n".join(report.lines())}
+    if report.applied or (dry_run and (partial or not report.refused)):
+        return body
+    detail = (
+        f"{name}：{len(report.refused)} 行有误，台账未作任何修改 / {len(report.refused)} rows "
+        "refused, nothing changed"
+    )
+    return JSONResponse(status_code=422, content={"detail": detail, "report": body})
+
+
+def _county(request: Request, county: str | None) -> str:
+    return county or request.app.state.settings.county
+
+
+def _file(path: Path, folder: Path, media_type: str, filename: str) -> FileResponse:
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=filename,
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
+
+
+def _ledger_file(request: Request, county: str | None, fmt: str, gbk: bool = False):
+    county = _county(request, county)
+    engine = request.app.state.engine
+    folder = _workdir()
+    try:
+        with user_errors(404), engine.connect() as conn:
+            name = county_name(conn, county)
+        today = datetime.now(TZ).date()
+        path = export_ledger(engine, county, folder / f"ledger.{fmt}", fmt, gbk=gbk, as_of=today)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    media = XLSX_TYPE if fmt == "xlsx" else f"text/csv; charset={'gb18030' if gbk else 'utf-8'}"
+    return _file(path, folder, media, f"{name}化解台账_{_stamp(today)}.{fmt}")
+
+
+def _stamp(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+@router.get(
+    "/api/exports/ledger.xlsx",
+    summary="导出化解台账 xlsx（本县格式）/ the ledger as xlsx in the county's layout",
+    response_class=FileResponse,
+    responses={200: {"content": {XLSX_TYPE: {}}}},
+)
+def ledger_xlsx(request: Request, county: str | None = None):
+    return _ledger_file(request, county, "xlsx")
+
+
+@router.get(
+    "/api/exports/ledger.csv",
+    summary="导出化解台账 CSV / the ledger as CSV (UTF-8 with BOM, or GBK)",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def ledger_csv(
+    request: Request,
+    county: str | None = None,
+    encoding: Literal["utf-8", "gbk"] = "utf-8",
+):
+    return _ledger_file(request, county, "csv", gbk=encoding == "gbk")
+
+
+def _layer_file(request: Request, layer: str, fmt: str, county: str | None, names: str):
+    county = _county(request, county)
+    engine = request.app.state.engine
+    folder = _workdir()
+    try:
+        with user_errors(404), engine.connect() as conn:
+            name = county_name(conn, county)
+        with user_errors():
+            path = export_layer(engine, county, layer, folder / f"{layer}.{fmt}", fmt, names=names)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    today = _stamp(datetime.now(TZ).date())
+    return _file(path, folder, MEDIA_TYPES[fmt], f"{name}{LAYER_NAMES[layer]}_{today}.{fmt}")
+
+
+Layer = Literal["compounds", "parcels"]
+Names = Literal["zh", "en"]
+
+
+@router.get(
+    "/api/exports/{layer}.gpkg",
+    summary="小区或宗地 GeoPackage（含台账字段，EPSG:4490）/ compounds or parcels as GeoPackage",
+    response_class=FileResponse,
+    responses={200: {"content": {MEDIA_TYPES["gpkg"]: {}}}},
+)
+def layer_gpkg(request: Request, layer: Layer, county: str | None = None, names: Names = "zh"):
+    return _layer_file(request, layer, "gpkg", county, names)
+
+
+@router.get(
+    "/api/exports/{layer}.geojson",
+    summary="小区或宗地 GeoJSON（含台账字段，EPSG:4490）/ compounds or parcels as GeoJSON",
+    response_class=FileResponse,
+    responses={200: {"content": {MEDIA_TYPES["geojson"]: {}}}},
+)
+def layer_geojson(request: Request, layer: Layer, county: str | None = None, names: Names = "zh"):
+    return _layer_file(request, layer, "geojson", county, names)

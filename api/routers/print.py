@@ -1,0 +1,111 @@
+"""/print: PDFs for on-site offices (现场办公) — the area map and the visit pack.
+
+Choose the compounds one way: `planned_area` (code, name, or a kind such as 城东片区),
+`township` (code or name), `bbox` (minx,miny,maxx,maxy in EPSG:4490) or `compounds` (codes or
+names, repeated or comma-separated; the visit pack keeps their order). An empty or unknown
+selection is a 422 whose `detail` says, in Chinese and English, what to change.
+"""
+
+from datetime import date
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import Connection
+
+from api.dependencies import connection, user_errors
+from geo.selection import select
+from maps.print import VISIT_LIMIT, area_pdf, visit_pdf
+
+router = APIRouter(prefix="/print", tags=["print"])
+
+PDF = {200: {"content": {"application/pdf": {}}, "description": "PDF"}}
+PlannedArea = Annotated[
+    str | None, Query(description="规划片区：编号、名称或类别，如 城东片区 / planned area")
+]
+Township = Annotated[str | None, Query(description="乡镇（街道）编号或名称 / township")]
+Box = Annotated[
+    str | None, Query(description="范围 minx,miny,maxx,maxy（EPSG:4490 经纬度）/ lon/lat box")
+]
+Compounds = Annotated[
+    list[str] | None,
+    Query(description="小区编号或名称，可多选或逗号分隔 / compound codes or names"),
+]
+County = Annotated[str | None, Query(description="县级行政区划代码 / county code")]
+PrintedOn = Annotated[
+    date | None, Query(alias="date", description="打印日期（默认今天）/ date printed on the page")
+]
+
+
+def _pdf(body: bytes, name: str) -> Response:
+    # an ASCII fallback plus the UTF-8 name (RFC 6266 / 5987)
+    disposition = f"inline; filename=\"{name.split('-')[0]}.pdf\"; filename*=UTF-8''{quote(name)}"
+    return Response(
+        body, media_type="application/pdf", headers={"Content-Disposition": disposition}
+    )
+
+
+def _compounds(values: list[str] | None) -> list[str] | None:
+    return [v for value in values or [] for v in value.split(",") if v.strip()] or None
+
+
+@router.get(
+    "/area.pdf",
+    summary="区域现场办公图 / the area map with its table of compounds (PDF)",
+    response_class=Response,
+    responses=PDF,
+)
+def area(
+    request: Request,
+    conn: Annotated[Connection, Depends(connection)],
+    planned_area: PlannedArea = None,
+    township: Township = None,
+    bbox: Box = None,
+    compounds: Compounds = None,
+    paper: Annotated[str, Query(description="纸张 / paper: A4 or A3 (landscape)")] = "A4",
+    county: County = None,
+    printed_on: PrintedOn = None,
+) -> Response:
+    with user_errors():
+        selection = select(
+            conn,
+            county or request.app.state.settings.county,
+            planned_area=planned_area,
+            township=township,
+            bbox=bbox,
+            compounds=_compounds(compounds),
+            printed_on=printed_on,
+        )
+        body = area_pdf(conn, selection, paper)
+    return _pdf(body, f"area-{selection.area.label}-{selection.printed_on}.pdf")
+
+
+@router.get(
+    "/visit.pdf",
+    summary="现场办公资料：路线封面 + 每个小区一页 / visit pack: cover, a page per compound",
+    response_class=Response,
+    responses=PDF,
+)
+def visit(
+    request: Request,
+    conn: Annotated[Connection, Depends(connection)],
+    planned_area: PlannedArea = None,
+    township: Township = None,
+    bbox: Box = None,
+    compounds: Compounds = None,
+    county: County = None,
+    printed_on: PrintedOn = None,
+) -> Response:
+    with user_errors():
+        selection = select(
+            conn,
+            county or request.app.state.settings.county,
+            planned_area=planned_area,
+            township=township,
+            bbox=bbox,
+            compounds=_compounds(compounds),
+            printed_on=printed_on,
+            limit=VISIT_LIMIT,
+        )
+        body = visit_pdf(conn, selection)
+    return _pdf(body, f"visit-{selection.area.label}-{selection.printed_on}.pdf")
