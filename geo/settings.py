@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     county: str = "629901"
+    basemap: str = Field(
+        default="none", description="none (the county's own layers) | tianditu | an XYZ URL"
+    )
+    tianditu_key: str | None = None
+    basemap_attribution: str | None = None
 
 
 @lru_cache

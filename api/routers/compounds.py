@@ -1,18 +1,90 @@
-"""/api/compounds: compounds with their ledger status as GeoJSON."""
+"""/api/compounds: compounds with their ledger status as GeoJSON; counts; the map's card."""
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
-from geo.compounds import MAX_LIMIT, STATUS_FILTER_VALUES, BBox, compounds_geojson
+from geo import TitlemapError
+from geo.compounds import (
+    BLOCKER_FILTER_VALUES,
+    MAX_LIMIT,
+    PLANNED_KIND_VALUES,
+    STATUS_FILTER_VALUES,
+    BBox,
+    CompoundFilter,
+    compound_card,
+    compounds_geojson,
+    summary,
+)
+from geo.overlaps import overlap_rows
 
 router = APIRouter(prefix="/api", tags=["compounds"])
 
 STATUS_HELP = "化解状态，可多选或逗号分隔 / ledger status, repeat or comma-separate: " + ", ".join(
     STATUS_FILTER_VALUES
 )
+KIND_HELP = "与之重叠的规划片区类型 / overlapping planned-area kind: " + ", ".join(
+    PLANNED_KIND_VALUES
+)
+BLOCKER_HELP = "卡点类别（任一）/ blocker category (any of): " + ", ".join(BLOCKER_FILTER_VALUES)
+
+
+def compound_filter(
+    status: Annotated[list[str] | None, Query(description=STATUS_HELP)] = None,
+    blocker: Annotated[list[str] | None, Query(description=BLOCKER_HELP)] = None,
+    lead_department: Annotated[
+        list[str] | None, Query(description="牵头单位 / lead department, e.g. 住建局")
+    ] = None,
+    township: Annotated[
+        list[str] | None, Query(description="乡镇（街道）代码 / township code")
+    ] = None,
+    planned_area: Annotated[
+        list[str] | None, Query(description="与之重叠的规划片区编号 / overlapping planned area")
+    ] = None,
+    planned_kind: Annotated[
+        list[str] | None,
+        Query(
+            description="与之重叠的规划片区类型 / planned-area kind: "
+            + ", ".join(PLANNED_KIND_VALUES)
+        ),
+    ] = None,
+    overdue: Annotated[
+        bool | None, Query(description="逾期未办结 / past the deadline and not closed")
+    ] = None,
+    q: Annotated[
+        str | None, Query(description="名称包含或编号开头 / name contains, or code starts with")
+    ] = None,
+    code: Annotated[list[str] | None, Query(description="小区编号 / exact compound codes")] = None,
+    as_of: Annotated[
+        date | None, Query(description="按该日台账历史 / the ledger as it stood that day")
+    ] = None,
+) -> CompoundFilter:
+    """The compound filter from the query string (shared by the list, tiles and overlaps)."""
+    try:
+        return CompoundFilter.make(
+            statuses=status,
+            blockers=blocker,
+            lead_departments=lead_department,
+            townships=township,
+            planned_areas=planned_area,
+            planned_kinds=planned_kind,
+            overdue=overdue,
+            q=q,
+            as_of=as_of,
+            codes=code,
+        )
+    except TitlemapError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+Filter = Annotated[CompoundFilter, Depends(compound_filter)]
+
+
+def county_of(request: Request, county: str | None) -> str:
+    return county or request.app.state.settings.county
 
 
 @router.get(
@@ -24,22 +96,55 @@ STATUS_HELP = "化解状态，可多选或逗号分隔 / ledger status, repeat o
 def list_compounds(
     request: Request,
     conn: Annotated[Connection, Depends(connection)],
+    filters: Filter,
     bbox: Annotated[
         str | None, Query(description="minx,miny,maxx,maxy in EPSG:4490 (经度,纬度)")
     ] = None,
-    status: Annotated[list[str] | None, Query(description=STATUS_HELP)] = None,
     county: Annotated[str | None, Query(description="县级行政区划代码 / county code")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    statuses = [s for value in status or [] for s in value.split(",") if s]
     with user_errors():
         body = compounds_geojson(
             conn,
-            county or request.app.state.settings.county,
+            county_of(request, county),
             bbox=BBox.parse(bbox) if bbox else None,
-            statuses=statuses,
             limit=limit,
             offset=offset,
+            filters=filters,
         )
     return Response(body, media_type="application/geo+json")
+
+
+@router.get(
+    "/compounds/summary",
+    summary="符合条件的小区数（按状态）/ how many compounds the filter keeps, by status",
+)
+def compounds_summary(
+    request: Request,
+    conn: Annotated[Connection, Depends(connection)],
+    filters: Filter,
+    county: str | None = None,
+) -> dict:
+    with user_errors():
+        return summary(conn, county_of(request, county), filters)
+
+
+@router.get(
+    "/compounds/{code}/card",
+    summary="小区卡片：台账、企业、历史、规划重叠 / one compound's card for the map",
+)
+def card(
+    request: Request,
+    code: str,
+    conn: Annotated[Connection, Depends(connection)],
+    as_of: Annotated[
+        date | None, Query(description="同时给出该日的台账状态 / also the state on that day")
+    ] = None,
+    county: str | None = None,
+) -> dict:
+    county = county_of(request, county)
+    with user_errors(404):
+        data = compound_card(conn, county, code, as_of)
+    data["overlaps"] = overlap_rows(conn, county, filters=CompoundFilter(codes=(code,)))
+    return data

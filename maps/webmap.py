@@ -1,0 +1,396 @@
+"""The web map (一张图): a folium page whose data all comes from the app's API.
+
+The page holds no features, so it weighs the same for 150 compounds as for 100 000: folium
+builds the Leaflet map, its layers (as `titlemap.layer(kind, options)` calls), the layer
+control and the legend; `static/titlemap/titlemap.js` draws the compounds from vector tiles
+(`/api/tiles/compounds/{z}/{x}/{y}.pbf`), fetches the other layers as GeoJSON limited to the
+view, and builds the panels — search, filters, date, figures, the compound card.
+
+Everything the page loads is served by the app: Leaflet is vendored under `static/vendor/`
+and assigned to this map instance (`m.default_js` / `m.default_css`), never folium's CDN
+lists. Basemap: none by default (the county's own context layers), Tianditu with a key, or
+any XYZ URL (`Basemap`). User text never reaches the HTML: names arrive as JSON and are
+written with `textContent`; the few words built in here are our own, escaped anyway.
+"""
+
+import hashlib
+import html
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import folium
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from folium.template import Template
+
+from geo import TitlemapError
+from geo.model import BLOCKER_LABELS, PlannedAreaKind
+from maps.styles import (
+    COMPLAINT_STYLES,
+    CONTEXT_STYLES,
+    OVERDUE_MARK,
+    OVERLAP_STYLE,
+    STATUS_FILL_OPACITY,
+    legend,
+    planned_area_legend,
+    web_styles,
+)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_URL = "/static"
+PARCELS_FROM_ZOOM = 15  # parcels are drawn from this zoom level on
+LAYER_BUDGET = 3000  # features a layer fetched by view may bring at once
+PANEL_PADDING = (330, 10, 10, 10)  # left, top, right, bottom: the first view clears the panel
+TIANDITU_URL = (
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+    "&TILECOL={{x}}&tk={key}"
+)
+# Field names of ledger history events, as the card words them.
+FIELD_LABELS = {
+    "status": "状态", "units_task": "问题房屋套数", "units_first_registered": "首次登记套数",
+    "units_transferred": "转移登记套数", "blockers": "卡点", "blocker_note": "问题描述",
+    "lead_department": "牵头单位", "cooperating_departments": "配合单位",
+    "supervising_leader": "包抓领导", "plan": "化解方案", "task_force_lead": "专班负责人",
+    "deadline": "完成时限", "opened_on": "挂账日期", "closed_on": "销号日期",
+    "close_reason": "销号理由", "ledger_no": "台账编号",
+}  # fmt: skip
+# What the overlap layer shows: the planning area (城市规划区) holds every compound.
+OVERLAP_KINDS = [k.value for k in PlannedAreaKind if k != PlannedAreaKind.PLANNING_AREA]
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """What lies under the county's own layers: nothing, Tianditu (with a key) or XYZ tiles."""
+
+    kind: str = "none"  # none / tianditu / xyz
+    url: str | None = None
+    key: str | None = None
+    attribution: str | None = None
+    max_zoom: int = 18
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Basemap":
+        """TITLEMAP_BASEMAP = none | tianditu | an XYZ URL with {z}/{x}/{y};
+        TITLEMAP_TIANDITU_KEY (tk) for Tianditu; TITLEMAP_BASEMAP_ATTRIBUTION for XYZ."""
+        env = os.environ if environ is None else environ
+        value = (env.get("TITLEMAP_BASEMAP") or "none").strip()
+        attribution = env.get("TITLEMAP_BASEMAP_ATTRIBUTION") or None
+        if value.lower() in ("", "none", "无"):
+            return cls()
+        if value.lower() == "tianditu":
+            return cls.tianditu(env.get("TITLEMAP_TIANDITU_KEY", ""))
+        return cls.xyz(value, attribution)
+
+    @classmethod
+    def tianditu(cls, key: str) -> "Basemap":
+        key = (key or "").strip()
+        if not key.isalnum():
+            raise TitlemapError(
+                "天地图需要密钥 / Tianditu needs a key: 设置 TITLEMAP_TIANDITU_KEY（在 "
+                "console.tianditu.gov.cn 申请）/ set TITLEMAP_TIANDITU_KEY"
+            )
+        return cls("tianditu", key=key, attribution="天地图 © 国家地理信息公共服务平台")
+
+    @classmethod
+    def xyz(cls, url: str, attribution: str | None = None) -> "Basemap":
+        if not url.startswith(("http://", "https://", "/")) or not all(
+            part in url for part in ("{z}", "{x}", "{y}")
+        ):
+            raise TitlemapError(
+                f"底图地址应为含 {{z}}/{{x}}/{{y}} 的 XYZ 地址 / TITLEMAP_BASEMAP must be none, "
+                f"tianditu or an XYZ URL with {{z}}, {{x}}, {{y}}: {url!r}"
+            )
+        return cls("xyz", url=url, attribution=attribution or "底图 / basemap")
+
+
+@cache
+def _version(relative: str) -> str:
+    return hashlib.sha256((STATIC_DIR / relative).read_bytes()).hexdigest()[:12]
+
+
+def static_url(relative: str) -> str:
+    """The app's URL of a file under maps/static, with its content hash for caching."""
+    return f"{STATIC_URL}/{relative}?v={_version(relative)}"
+
+
+def local_assets() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(js, css) lists for a map instance: Leaflet and titlemap's own, all from the app."""
+    js = [
+        ("leaflet", static_url("vendor/leaflet/leaflet.js")),
+        ("titlemap_mvt", static_url("titlemap/mvt.js")),
+        ("titlemap", static_url("titlemap/titlemap.js")),
+    ]
+    css = [
+        ("leaflet_css", static_url("vendor/leaflet/leaflet.css")),
+        ("titlemap_css", static_url("titlemap/titlemap.css")),
+    ]
+    return js, css
+
+
+class _Call(MacroElement):
+    """One `titlemap.<function>(map, options)` line in the page script."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        titlemap.{{ this.function }}({{ this._parent.get_name() }}, {{ this.options|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, function: str, options: Any):
+        super().__init__()
+        self._name = "TitlemapCall"
+        self.function = function
+        self.options = options
+
+
+class TitlemapLayer(Layer):
+    """A layer made by titlemap.js (`kind`: compounds, geojson, empty), in the layer control."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = titlemap.layer(
+            {{ this.kind|tojson }}, {{ this.options|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, kind: str, name: str, options: dict, show: bool = True, overlay=True):
+        super().__init__(name=name, overlay=overlay, control=True, show=show)
+        self._name = "TitlemapLayer"
+        self.kind = kind
+        self.options = options
+
+
+def _swatch_line(colour: str, weight: float, dash: str | None) -> str:
+    dash_attr = f' stroke-dasharray="{html.escape(dash)}"' if dash else ""
+    return (
+        '<svg width="28" height="12" aria-hidden="true"><line x1="1" y1="6" x2="27" y2="6" '
+        f'stroke="{html.escape(colour)}" stroke-width="{weight}"{dash_attr}/></svg>'
+    )
+
+
+def legend_html() -> str:
+    """The legend (图例) from maps.styles: statuses (with counts filled in by the script),
+    planned areas, overlaps, complaints, context layers."""
+    e = html.escape
+    rows = ['<div id="titlemap-legend" class="tm-legend" hidden>', "<h4>图例</h4>"]
+    rows.append('<div class="tm-legend-group">化解状态</div>')
+    for status, label, colour in legend():
+        rows.append(
+            f'<div class="tm-legend-row" data-status="{e(status)}"><span class="tm-swatch" '
+            f'style="background:{e(colour)};opacity:{STATUS_FILL_OPACITY}"></span>'
+            f'<span>{e(label)}</span><span class="tm-count" data-count="{e(status)}"></span></div>'
+        )
+    rows.append(
+        f'<div class="tm-legend-row"><span class="tm-swatch tm-swatch-outline" '
+        f'style="border:{OVERDUE_MARK["weight"]}px solid {e(OVERDUE_MARK["colour"])}"></span>'
+        f"<span>{e(OVERDUE_MARK['label'])}</span></div>"
+    )
+    rows.append('<div class="tm-legend-group">规划片区</div>')
+    for kind, label, style in planned_area_legend():
+        rows.append(
+            f'<div class="tm-legend-row" data-kind="{e(kind)}">'
+            f"{_swatch_line(style['colour'], style['weight'], style['dash'])}"
+            f"<span>{e(label)}</span></div>"
+        )
+    rows.append(
+        '<div class="tm-legend-row"><span class="tm-swatch tm-hatch" style="border:'
+        f'{OVERLAP_STYLE["weight"]}px solid {e(OVERLAP_STYLE["fill"])}"></span>'
+        "<span>小区与规划片区重叠部分（斜线，边框为片区颜色）</span></div>"
+    )
+    rows.append('<div class="tm-legend-group">其他</div>')
+    for style in COMPLAINT_STYLES.values():
+        size = 2 * style["radius"]
+        rows.append(
+            f'<div class="tm-legend-row"><span class="tm-dot" style="width:{size}px;'
+            f"height:{size}px;background:{e(style['fill'])};border:1.5px solid "
+            f'{e(style["stroke"])}"></span><span>{e(style["label"])}</span></div>'
+        )
+    for style in CONTEXT_STYLES.values():
+        rows.append(
+            '<div class="tm-legend-row">'
+            f"{_swatch_line(style['colour'], min(style['weight'], 4), style['dash'])}"
+            f"<span>{e(style['label'])}</span></div>"
+        )
+    rows.append("</div>")
+    return "\n".join(rows)
+
+
+def page_config(county: str) -> dict:
+    """What the script needs besides data: the API's paths, styles and words."""
+    return {
+        "county": county,
+        "api": {
+            "options": "/api/map/options",
+            "tiles": "/api/tiles/{layer}/{z}/{x}/{y}.pbf",
+            "layers": "/api/layers/{layer}",
+            "compounds": "/api/compounds",
+            "summary": "/api/compounds/summary",
+            "card": "/api/compounds/{code}/card",
+            "overlaps": "/api/overlaps",
+            "overlaps_xlsx": "/api/overlaps.xlsx",
+            "stats": "/api/stats",
+            "burndown": "/api/stats/burndown",
+            "ledger_xlsx": "/api/exports/ledger.xlsx",
+        },
+        "styles": web_styles(),
+        "labels": {
+            "fields": FIELD_LABELS,
+            "blockers": {b.value: label for b, label in BLOCKER_LABELS.items()},
+        },
+        "overlap_kinds": OVERLAP_KINDS,
+        "parcels_from_zoom": PARCELS_FROM_ZOOM,
+    }
+
+
+def _add_basemap(m: folium.Map, basemap: Basemap) -> None:
+    if basemap.kind == "none":
+        return
+    TitlemapLayer("empty", "无底图（本县图层）", {}, show=False, overlay=False).add_to(m)
+    if basemap.kind == "tianditu":
+        for layer, name, show in (("vec", "天地图矢量", True), ("img", "天地图影像", False)):
+            folium.TileLayer(
+                tiles=TIANDITU_URL.format(layer=layer, key=basemap.key),
+                attr=basemap.attribution,
+                name=name,
+                subdomains="01234567",
+                min_zoom=1,
+                max_zoom=basemap.max_zoom,
+                show=show,
+                overlay=False,
+            ).add_to(m)
+        folium.TileLayer(
+            tiles=TIANDITU_URL.format(layer="cva", key=basemap.key),
+            attr=basemap.attribution,
+            name="天地图注记",
+            subdomains="01234567",
+            min_zoom=1,
+            max_zoom=basemap.max_zoom,
+            overlay=True,
+        ).add_to(m)
+    else:
+        folium.TileLayer(
+            tiles=basemap.url,
+            attr=basemap.attribution,
+            name="底图",
+            max_zoom=basemap.max_zoom,
+            overlay=False,
+        ).add_to(m)
+
+
+def min_zoom_for(
+    count: int, extent: list[float] | None, budget: int = LAYER_BUDGET, view=(1280, 800)
+) -> int:
+    """The lowest zoom at which a screen of the county holds ≲ `budget` of `count` features
+    spread over `extent`: below it a bbox layer would fetch too much to be any use."""
+    if count <= budget or not extent:
+        return 0
+    minx, miny, maxx, maxy = extent
+    width, height = max(maxx - minx, 1e-6), max(maxy - miny, 1e-6)
+    shrink = math.cos(math.radians((miny + maxy) / 2))
+    for zoom in range(0, 21):
+        degrees = 360 / (256 * 2**zoom)
+        share = min(1, view[0] * degrees / width) * min(1, view[1] * degrees * shrink / height)
+        if count * share <= budget:
+            return zoom
+    return 20
+
+
+def first_zoom(extent: list[float] | None, view=(1280, 800), padding=PANEL_PADDING) -> int | None:
+    """The zoom the page's first view will likely have (Leaflet's fitBounds of `extent` in a
+    `view`-sized window, the panel's room left out) — for warming the server's tile cache."""
+    if not extent:
+        return None
+    minx, miny, maxx, maxy = extent
+
+    def y(lat: float) -> float:
+        lat = max(min(lat, 85.05), -85.05)
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    width = max((maxx - minx) / 360 * 256, 1e-12)  # pixels at zoom 0
+    height = max((y(maxy) - y(miny)) / (2 * math.pi) * 256, 1e-12)
+    room_x, room_y = view[0] - padding[0] - padding[2], view[1] - padding[1] - padding[3]
+    return max(0, min(20, math.floor(math.log2(min(room_x / width, room_y / height)))))
+
+
+def build_map(
+    county: str,
+    county_name: str,
+    extent: list[float] | None,
+    basemap: Basemap | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> folium.Map:
+    """The folium map of one county; `extent` ([minx, miny, maxx, maxy]) is the first view.
+
+    `counts` (compounds, parcels, complaints) set the zoom from which the layers fetched by
+    view appear, so a county of 100 000 compounds does not fetch them all at once."""
+    basemap = basemap or Basemap()
+    counts = counts or {}
+    zooms = {
+        "parcels": max(PARCELS_FROM_ZOOM, min_zoom_for(counts.get("parcels", 0), extent)),
+        "overlaps": min_zoom_for(counts.get("compounds", 0), extent),
+        "complaints": min_zoom_for(counts.get("complaints", 0), extent),
+    }
+    minx, miny, maxx, maxy = extent or (73.5, 18.0, 135.0, 53.5)
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=12,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=True,
+        max_zoom=20,
+        min_zoom=3,
+    )
+    js, css = local_assets()
+    m.default_js = js  # this map's own lists: folium's module-level ones point at CDNs
+    m.default_css = css
+    root = m.get_root()
+    root.header.add_child(Element(f"<title>{html.escape(county_name)} 登记难化解一张图</title>"))
+    root.header.add_child(Element('<meta name="referrer" content="no-referrer">'))
+    root.header.add_child(Element('<link rel="icon" href="data:,">'))  # no /favicon.ico request
+    # titlemap.start fits the map to `extent` at once (no animation), before any layer exists,
+    # so no tile is fetched for a view never shown.
+    start = page_config(county) | {"extent": [minx, miny, maxx, maxy], "padding": PANEL_PADDING}
+    _Call("start", start).add_to(m)
+    _add_basemap(m, basemap)
+    layers = (
+        ("boundary", "县界", {}),
+        ("townships", "乡镇（街道）", {}),
+        ("context", "河流、道路", {}),
+        ("compounds", "小区（按化解状态）", {}),
+        ("parcels", "宗地", {"min_zoom": zooms["parcels"], "bbox": True}),
+        ("planned", "规划片区", {}),
+        (
+            "overlaps",
+            "重叠部分（小区×规划片区）",
+            {"bbox": True, "filtered": True, "min_zoom": zooms["overlaps"]},
+        ),
+        ("complaints", "留言投诉", {"bbox": True, "min_zoom": zooms["complaints"]}),
+    )
+    for name, title, options in layers:
+        kind = "compounds" if name == "compounds" else "geojson"
+        TitlemapLayer(kind, title, {"layer": name, "title": title, **options}).add_to(m)
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    root.html.add_child(Element(legend_html()))
+    _Call("ready", {}).add_to(m)
+    return m
+
+
+def render_page(
+    county: str,
+    county_name: str,
+    extent: list[float] | None,
+    basemap: Basemap | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> str:
+    """The whole HTML page."""
+    return build_map(county, county_name, extent, basemap, counts).get_root().render()
