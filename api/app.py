@@ -3,7 +3,8 @@
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api.routers import compounds, health, ledger, stats
+from api.routers import checks, compounds, health, imports, ledger, ledger_files, stats, web
+from api.routers import print as print_routes
 from geo.db import get_engine
 from geo.settings import Settings, get_settings
 
@@ -25,4 +26,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(compounds.router)
     app.include_router(ledger.router)
     app.include_router(stats.router)
+    app.include_router(imports.router)
+    app.include_router(ledger_files.router)
+    app.include_router(print_routes.router)
+    app.include_router(checks.router)
+    app.include_router(web.router)
     return app

@@ -1,7 +1,10 @@
 """The `titlemap` command line. Errors a user can act on print one line, never a traceback."""
 
+import getpass
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -211,6 +214,119 @@ def stats(
         out.print(f"· {text_}", style="dim")
 
 
+# -- files in and out ----------------------------------------------------------------------------
+
+ledger_app = typer.Typer(help="化解台账表格 / the ledger spreadsheet", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A rich progress bar fed by progress(stage, done, total); total 0/None = unknown."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from geo.ledger_sheet import STAGES
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   console=err, transient=True)  # fmt: skip
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int | None) -> None:
+        label = STAGES.get(stage, stage)
+        if label not in tasks:
+            tasks[label] = bar.add_task(label, total=total or None)
+        bar.update(tasks[label], completed=done, total=total or None)
+
+    with bar:
+        yield update
+
+
+def finish(lines: list[str], ok: bool) -> None:
+    for line in lines:
+        out.print(escape(line), highlight=False)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_layer(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="文件 / file")],
+    layer: Annotated[
+        str, typer.Option(help="compounds|parcels|planned|complaints|townships|boundary")
+    ],
+    county: Annotated[str | None, county_option()] = None,
+    partial: Annotated[
+        bool, typer.Option(help="只导入无误的要素 / import the good features only")
+    ] = False,
+    crs: Annotated[str | None, typer.Option(help="坐标系，如 EPSG:4544 / the file's CRS")] = None,
+) -> None:
+    """导入图层文件（GPKG/Shapefile zip/GeoJSON/DXF/CSV）/ import a spatial file, all or nothing."""
+    from geo.db import get_engine
+    from geo.importer import import_file
+
+    with progress_bar() as progress:
+        report = import_file(get_engine(), path, county or get_settings().county, layer,
+                             partial=partial, crs=crs, progress=progress)  # fmt: skip
+    finish(report.lines(), report.committed)
+
+
+@ledger_app.command("import")
+def ledger_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="xlsx 或 csv")],
+    county: Annotated[str | None, county_option()] = None,
+    user: Annotated[
+        str | None, typer.Option(help="记入历史的用户名 / user named in the history")
+    ] = None,
+    partial: Annotated[
+        bool, typer.Option(help="只导入无误的行 / import the good rows only")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查不写入 / check only")] = False,
+) -> None:
+    """导入化解台账表格 / import the ledger spreadsheet, all or nothing."""
+    from geo.db import get_engine
+    from geo.ledger_sheet import import_ledger
+
+    with progress_bar() as progress:
+        who = user or f"命令行 {getpass.getuser()}"
+        report = import_ledger(get_engine(), path, county or get_settings().county, who,
+                               partial=partial, progress=progress, dry_run=dry_run)  # fmt: skip
+    finish(report.lines(limit=50), report.ok or (dry_run and not report.refused))
+
+
+@ledger_app.command("export")
+def ledger_export(
+    path: Annotated[Path, typer.Argument(help="输出文件 .xlsx 或 .csv / output file")],
+    county: Annotated[str | None, county_option()] = None,
+    gbk: Annotated[bool, typer.Option("--gbk", help="CSV 用 GBK 编码 / GBK-encoded CSV")] = False,
+) -> None:
+    """导出化解台账（县里的表格样式）/ export the ledger in the county's layout."""
+    from geo.db import get_engine
+    from geo.ledger_sheet import export_ledger
+
+    fmt = "csv" if path.suffix.lower() == ".csv" else "xlsx"
+    with progress_bar() as progress:
+        written = export_ledger(get_engine(), county or get_settings().county, path, fmt,
+                                gbk=gbk, progress=progress)  # fmt: skip
+    out.print(f"已导出 / written: {written}")
+
+
+@app.command("export")
+def export_layer(
+    layer: Annotated[str, typer.Argument(help="compounds | parcels")],
+    path: Annotated[Path, typer.Argument(help="输出文件 .gpkg 或 .geojson / output file")],
+    county: Annotated[str | None, county_option()] = None,
+    names: Annotated[str, typer.Option(help="字段名 zh | en / field names")] = "zh",
+) -> None:
+    """导出小区或宗地图层 / export compounds or parcels as GeoPackage or GeoJSON (EPSG:4490)."""
+    from geo.db import get_engine
+    from geo.exports import export_layer as write_layer
+
+    with progress_bar() as progress:
+        written = write_layer(get_engine(), county or get_settings().county, layer, path,
+                              names=names, progress=progress)  # fmt: skip
+    out.print(f"已导出 / written: {written}")
+
+
 # -- serve ---------------------------------------------------------------------------------------
 
 
@@ -241,6 +357,18 @@ def serve(
         raise TitlemapError("数据库还没有表 / the database has no schema: 运行 titlemap db upgrade")
     out.print(f"titlemap 运行于 / serving on http://{host}:{port}")
     uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="info")
+
+
+def _mount_sub_apps() -> None:
+    # Sub-apps in their own modules: printing and checks keep their options beside their code.
+    from api.checks_cli import check_app
+    from api.print_cli import print_app
+
+    app.add_typer(print_app, name="print")
+    app.add_typer(check_app, name="check")
+
+
+_mount_sub_apps()
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ then be checked for typos before anyone phones the wrong company.
 """
 
 import re
+from dataclasses import dataclass
 
 # GB 32100-2015: the 31 characters of a credit code; I, O, Z, S, V are left out (look like digits).
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -81,3 +82,281 @@ def parcel_code(county: str, district: int, subdistrict: int, feature: str, seq:
     if not 0 <= seq <= 99999:
         raise ValueError(f"parcel sequence must fit 5 digits: {seq}")
     return f"{county}{district:03d}{subdistrict:03d}{feature}{seq:05d}"
+
+
+# -- validation with reasons -----------------------------------------------------------------
+#
+# check_parcel_code / check_unit_code / check_credit_code return a list of `CodeFailure`s, empty
+# when the code is right. Each names the 1-based character range it concerns and the rule it
+# breaks, in Chinese and English, so a clerk can find the typo without reading the standard.
+
+OWNERSHIP_LETTERS = {"G": "国家所有", "J": "集体所有", "Z": "所有权未确定或有争议"}
+PARCEL_KIND_LETTERS = {
+    "A": "集体土地所有权",
+    "B": "建设用地使用权（地表）",
+    "S": "建设用地使用权（地上）",
+    "X": "建设用地使用权（地下）",
+    "C": "宅基地使用权",
+    "D": "土地承包经营权（耕地）",
+    "E": "林地使用权",
+    "F": "草原使用权",
+    "H": "海域使用权",
+    "G": "无居民海岛使用权",
+    "W": "使用权未确定或有争议",
+    "Y": "其他使用权",
+}
+COLLECTIVE_ONLY_KINDS = ("A", "C")  # collective land ownership and homesteads need owner J
+FIXTURE_LETTERS = {
+    "F": "房屋等建筑物、构筑物",
+    "L": "森林、林木",
+    "Q": "其他定着物",
+    "W": "无定着物",
+}
+# GB 32100 registration authorities (登记管理部门码), position 1 of a credit code.
+CREDIT_AUTHORITIES = "123456789ANY"
+
+PARCEL_CODE_LENGTH, UNIT_CODE_LENGTH, CREDIT_CODE_LENGTH = 19, 28, 18
+
+
+@dataclass(frozen=True)
+class CodeFailure:
+    """One broken rule: characters `start`..`end` (1-based, inclusive) and what is wrong."""
+
+    start: int
+    end: int
+    rule: str  # a short identifier, e.g. "county_prefix"
+    zh: str
+    en: str
+
+    @property
+    def position(self) -> str:
+        return str(self.start) if self.start == self.end else f"{self.start}–{self.end}"
+
+    def describe(self) -> str:
+        return f"第 {self.position} 位：{self.zh} / position {self.position}: {self.en}"
+
+    def as_dict(self) -> dict:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "position": self.position,
+            "rule": self.rule,
+            "zh": self.zh,
+            "en": self.en,
+        }
+
+
+def _digits(code: str, start: int, end: int, rule: str, zh: str, en: str) -> list[CodeFailure]:
+    part = code[start - 1 : end]
+    width = end - start + 1
+    if len(part) == width and part.isascii() and part.isdigit():
+        return []
+    return [
+        CodeFailure(
+            start, end, rule, f"{zh}应为 {width} 位数字，实为“{part}”",
+            f"{en} must be {width} digits, found {part!r}",
+        )
+    ]  # fmt: skip
+
+
+def _length(code: str, expected: int, zh: str, en: str) -> list[CodeFailure]:
+    if len(code) == expected:
+        return []
+    return [
+        CodeFailure(
+            1, max(1, len(code)), "length", f"{zh}应为 {expected} 位，实为 {len(code)} 位",
+            f"a {en} has {expected} characters, this one has {len(code)}",
+        )
+    ]  # fmt: skip
+
+
+def _ordered(failures: list[CodeFailure]) -> list[CodeFailure]:
+    """The length first, then by position."""
+    return sorted(failures, key=lambda f: (f.rule != "length", f.start, f.end))
+
+
+def check_parcel_code(code: str, county: str | None = None) -> list[CodeFailure]:
+    """Failures of a 19-character 宗地代码 (GB/T 37346); `county` is the expected prefix.
+
+    Positions: 1–6 county (县级行政区划代码), 7–9 cadastral district (地籍区), 10–12
+    sub-district (地籍子区), 13 ownership letter (G/J/Z), 14 parcel-kind letter, 15–19 sequence.
+    """
+    code = "" if code is None else str(code)
+    failures = _length(code, PARCEL_CODE_LENGTH, "宗地代码", "parcel code (宗地代码)")
+    if len(code) < 6:
+        return failures  # nothing else can be placed
+    return _ordered(failures + _parcel_fields(code[:PARCEL_CODE_LENGTH], county))
+
+
+def _parcel_fields(code: str, county: str | None) -> list[CodeFailure]:
+    failures = [
+        *_digits(code, 1, 6, "county_digits", "县级行政区划代码", "the county code"),
+        *_digits(code, 7, 9, "district_digits", "地籍区代码", "the cadastral district"),
+        *_digits(code, 10, 12, "subdistrict_digits", "地籍子区代码", "the sub-district"),
+    ]
+    if county is not None and code[:6] != county and code[:6].isdigit():
+        failures.append(
+            CodeFailure(
+                1, 6, "county_prefix", f"县级行政区划代码应为本县 {county}，实为 {code[:6]}",
+                f"the county prefix must be {county}, found {code[:6]}",
+            )
+        )  # fmt: skip
+    owner, kind = code[12:13], code[13:14]
+    if owner and owner not in OWNERSHIP_LETTERS:
+        failures.append(
+            CodeFailure(
+                13, 13, "ownership_letter",
+                f"宗地特征码第一位（所有权类型）应为 G、J 或 Z，实为“{owner}”",
+                f"the ownership letter must be G, J or Z, found {owner!r}",
+            )
+        )  # fmt: skip
+    allowed = "".join(PARCEL_KIND_LETTERS)
+    if kind and kind not in PARCEL_KIND_LETTERS:
+        failures.append(
+            CodeFailure(
+                14, 14, "kind_letter",
+                f"宗地特征码第二位（宗地类型）应为 {allowed} 之一，实为“{kind}”",
+                f"the parcel-kind letter must be one of {allowed}, found {kind!r}",
+            )
+        )  # fmt: skip
+    elif kind in COLLECTIVE_ONLY_KINDS and owner in OWNERSHIP_LETTERS and owner != "J":
+        failures.append(
+            CodeFailure(
+                13, 14, "kind_needs_collective",
+                f"宗地类型 {kind}（{PARCEL_KIND_LETTERS[kind]}）只能与 J（集体所有）组合，"
+                f"实为“{owner}{kind}”",
+                f"parcel kind {kind} goes only with ownership J (collective), "
+                f"found {owner + kind!r}",
+            )
+        )  # fmt: skip
+    if len(code) >= 15:
+        sequence = _digits(code, 15, 19, "sequence_digits", "宗地顺序号", "the sequence")
+        if not sequence and code[14:19] == "00000":
+            sequence = [
+                CodeFailure(
+                    15, 19, "sequence_zero", "宗地顺序号从 00001 起编，不能为 00000",
+                    "the sequence starts at 00001; 00000 is no parcel",
+                )
+            ]  # fmt: skip
+        failures += sequence
+    return failures
+
+
+def check_unit_code(code: str, county: str | None = None) -> list[CodeFailure]:
+    """Failures of a 28-character 不动产单元代码: 宗地代码 (1–19) + 定着物单元代码 (20–28).
+
+    Position 20 is the fixture letter (F buildings, L forest, Q other, W none), 21–28 digits
+    (for F: building number 21–24, unit number 25–28); W goes only with 00000000.
+    """
+    code = "" if code is None else str(code)
+    failures = _length(code, UNIT_CODE_LENGTH, "不动产单元代码", "real-estate unit code")
+    if len(code) < 6:
+        return failures
+    failures += _parcel_fields(code[:PARCEL_CODE_LENGTH], county)
+    if len(code) < 20:
+        return _ordered(failures)
+    letter = code[19]
+    if letter not in FIXTURE_LETTERS:
+        failures.append(
+            CodeFailure(
+                20, 20, "fixture_letter", f"定着物单元代码首位应为 F、L、Q 或 W，实为“{letter}”",
+                f"the fixture letter must be F, L, Q or W, found {letter!r}",
+            )
+        )  # fmt: skip
+    number = _digits(code, 21, 28, "fixture_digits", "定着物单元编号", "the fixture number")
+    if not number and letter == "W" and code[20:28] != "00000000":
+        number = [
+            CodeFailure(
+                20, 28, "no_fixture_zeros", f"W（无定着物）后应为 00000000，实为 {code[20:28]}",
+                f"W (no fixture) must be followed by 00000000, found {code[20:28]}",
+            )
+        ]  # fmt: skip
+    return _ordered(failures + number)
+
+
+def check_credit_code(code: str) -> list[CodeFailure]:
+    """Failures of an 18-character 统一社会信用代码 (GB 32100).
+
+    Positions: 1 registration authority, 2 institution kind, 3–8 administrative division,
+    9–17 the organisation code (GB 11714, its own check at 17), 18 the check character.
+    """
+    code = "" if code is None else str(code)
+    failures = _length(code, CREDIT_CODE_LENGTH, "统一社会信用代码", "credit code")
+    bad = [
+        (i, ch) for i, ch in enumerate(code[:CREDIT_CODE_LENGTH], 1) if ch not in CREDIT_ALPHABET
+    ]
+    for i, ch in bad:
+        upper = ch.upper() in CREDIT_ALPHABET
+        failures.append(
+            CodeFailure(
+                i, i, "alphabet",
+                f"“{ch}”不是信用代码字符" + ("（应为大写）" if upper else "（不用 I、O、Z、S、V）"),
+                f"{ch!r} is not a credit-code character"
+                + (" (use upper case)" if upper else " (I, O, Z, S, V are not used)"),
+            )
+        )  # fmt: skip
+    if code[:1] and code[0] in CREDIT_ALPHABET and code[0] not in CREDIT_AUTHORITIES:
+        failures.append(
+            CodeFailure(
+                1, 1, "authority",
+                f"登记管理部门码应为 {'、'.join(CREDIT_AUTHORITIES)} 之一，实为“{code[0]}”",
+                f"the registration authority must be one of {CREDIT_AUTHORITIES}, "
+                f"found {code[0]!r}",
+            )
+        )  # fmt: skip
+    if code[1:2] and code[1] in CREDIT_ALPHABET and not "1" <= code[1] <= "9":
+        failures.append(
+            CodeFailure(
+                2, 2, "kind_digit", f"机构类别码应为数字 1–9，实为“{code[1]}”",
+                f"the institution kind must be a digit 1–9, found {code[1]!r}",
+            )
+        )  # fmt: skip
+    if len(code) >= 8:
+        failures += _digits(code, 3, 8, "division_digits", "行政区划码", "the division code")
+    if len(code) != CREDIT_CODE_LENGTH or bad:
+        return _ordered(failures)  # the check characters need all 17 characters right
+    org, org_check = code[8:16], org_code_check_char(code[8:16])
+    if org_check != code[16]:
+        failures.append(
+            CodeFailure(
+                9, 17, "org_check",
+                f"组织机构代码 {org}-{code[16]} 的校验码应为 {org_check}（GB 11714）",
+                f"the organisation code {org}-{code[16]} should end in {org_check} (GB 11714)",
+            )
+        )  # fmt: skip
+    expected = credit_code_check_char(code[:17])
+    if expected != code[17]:
+        failures.append(
+            CodeFailure(
+                18, 18, "check_char",
+                f"校验码应为“{expected}”，实为“{code[17]}”（GB 32100）：前 17 位中可能有输错的字符",
+                f"the check character should be {expected!r}, found {code[17]!r} (GB 32100): "
+                "a typo in the first 17?",
+            )
+        )  # fmt: skip
+    return _ordered(failures)
+
+
+def credit_code_ok(code: str) -> bool:
+    """Quickly: whether `check_credit_code(code)` finds nothing wrong (for thousands of codes)."""
+    if not is_valid_credit_code(code):
+        return False
+    if code[0] not in CREDIT_AUTHORITIES or not "1" <= code[1] <= "9" or not code[2:8].isdigit():
+        return False
+    try:
+        return org_code_check_char(code[8:16]) == code[16]
+    except ValueError:
+        return False
+
+
+def parcel_code_pattern(county: str) -> str:
+    """A regular expression (POSIX and Python alike) matching exactly the 宗地代码 of `county`
+    in which `check_parcel_code(code, county)` finds nothing wrong: the fast path for 100 000
+    codes, so only the suspicious ones are examined character by character."""
+    if not re.fullmatch(r"\d{6}", county):
+        raise ValueError(f"county code must be 6 digits: {county!r}")
+    kinds = "".join(PARCEL_KIND_LETTERS)
+    plain = "".join(k for k in kinds if k not in COLLECTIVE_ONLY_KINDS)
+    feature = f"(G[{plain}]|J[{kinds}]|Z[{plain}])"
+    sequence = "(0000[1-9]|000[1-9][0-9]|00[1-9][0-9]{2}|0[1-9][0-9]{3}|[1-9][0-9]{4})"
+    return f"^{county}[0-9]{{6}}{feature}{sequence}$"

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
-from tests.conftest import TITLEMAP, cli_env, free_port, run_cli
+from tests.conftest import REPO, TITLEMAP, cli_env, free_port, run_cli
 
 
 def assert_one_clear_line(result, *words: str) -> None:
@@ -172,7 +172,7 @@ def test_user_add_prints_a_working_token(demo_db):
 
 
 def test_stats_prints_the_three_rates(demo_db):
-    result = run_cli("stats", "--by", "township", env={"DATABASE_URL": demo_db})
+    result = run_cli("stats", "--by", "township", env={"DATABASE_URL": demo_db, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     for words in ("首次登记化解率", "转移登记化解率", "总体登记率", "城关街道"):
         assert words in result.stdout
@@ -183,3 +183,21 @@ def test_stats_prints_the_three_rates(demo_db):
 def test_user_for_an_unknown_county_is_one_clear_line(demo_db):
     result = run_cli("user", "add", "李四", "--county", "999999", env={"DATABASE_URL": demo_db})
     assert_one_clear_line(result, "999999")
+
+
+def test_import_and_ledger_round_trip_through_the_command_line(demo_db, tmp_path):
+    env = {"DATABASE_URL": demo_db, "COLUMNS": "200"}
+    gpkg = REPO / "data" / "demo" / "示例县.gpkg"
+    again = run_cli("import", str(gpkg), "--layer", "compounds", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "新增 / added 0" in again.stdout
+    sheet = tmp_path / "台账.xlsx"
+    exported = run_cli("ledger", "export", str(sheet), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert sheet.exists()
+    reimported = run_cli("ledger", "import", str(sheet), env=env)
+    assert reimported.returncode == 0, reimported.stdout + reimported.stderr
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    refused = run_cli("ledger", "import", str(broken), env=env)
+    assert_one_clear_line(refused, "broken.xlsx")
