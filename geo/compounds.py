@@ -433,6 +433,19 @@ def extent(conn: Connection, county: str) -> list[float] | None:
     return _EXTENTS[key]
 
 
+def layer_counts(conn: Connection, county: str) -> dict[str, int]:
+    """How many compounds, parcels and complaints the county holds."""
+    row = conn.execute(
+        text(
+            "SELECT (SELECT count(*) FROM compound WHERE county_code = :c) AS compounds, "
+            "(SELECT count(*) FROM parcel WHERE county_code = :c) AS parcels, "
+            "(SELECT count(*) FROM complaint WHERE county_code = :c) AS complaints"
+        ),
+        {"c": county},
+    ).one()
+    return row._asdict()
+
+
 def map_options(conn: Connection, county: str) -> dict:
     """What the map's filters offer: townships, planned areas, lead departments, blockers."""
     info = get_county(conn, county)
@@ -460,21 +473,14 @@ def map_options(conn: Connection, county: str) -> dict:
         ),
         {"c": county},
     )
-    counts = conn.execute(
-        text(
-            "SELECT (SELECT count(*) FROM compound WHERE county_code = :c) AS compounds, "
-            "(SELECT count(*) FROM parcel WHERE county_code = :c) AS parcels, "
-            "(SELECT count(*) FROM complaint WHERE county_code = :c) AS complaints"
-        ),
-        {"c": county},
-    ).one()
+    counts = layer_counts(conn, county)
     kind_labels = {k.value: label for k, label in PLANNED_AREA_LABELS.items()}
     return {
         "county": {"code": info.code, "name": info.name, "gk_epsg": info.epsg},
         "target_rate": float(goal.rate),
         "target_deadline": goal.deadline.isoformat() if goal.deadline else None,
         "extent": extent(conn, county),
-        "counts": counts._asdict(),
+        "counts": counts,
         "today": beijing_today().isoformat(),
         "history_start": first_event.isoformat() if first_event else None,
         "townships": [{"code": r.code, "name": r.name} for r in townships],

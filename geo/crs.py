@@ -5,8 +5,6 @@ CGCS2000 3-degree Gauss-Krüger zone n has its central meridian at 3n°E; EPSG n
 4534 + (n − 25) without (500 000 m). China spans zones 25 (75°E) to 45 (135°E).
 """
 
-from collections.abc import Iterable
-
 import numpy as np
 import shapely
 from pyproj import CRS, Geod, Transformer
@@ -88,8 +86,3 @@ def geodesic_area_m2(geom: Geometry) -> float:
 def sql_area(column: str, epsg: int) -> str:
     """SQL for the GK-zone area of a 4490 geometry column (PostGIS does the work)."""
     return f"ST_Area(ST_Transform({column}, {int(epsg)}))"
-
-
-def centre_longitude(bounds: Iterable[float]) -> float:
-    minx, _, maxx, _ = bounds
-    return (minx + maxx) / 2

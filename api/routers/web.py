@@ -21,12 +21,19 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
 from api.routers.compounds import Filter, county_of
 from geo import TitlemapError
-from geo.compounds import PLANNED_KIND_VALUES, BBox, beijing_today, get_county, map_options
+from geo.compounds import (
+    PLANNED_KIND_VALUES,
+    BBox,
+    beijing_today,
+    get_county,
+    layer_counts,
+    map_options,
+)
 from geo.compounds import extent as compound_extent
 from geo.overlaps import MAX_PIECES, overlap_rows, overlaps_geojson, write_xlsx
 from geo.tiles import GEOJSON_LIMIT, LAYERS, crowded_zoom, layer_geojson, tile, warm
@@ -73,20 +80,13 @@ def page(
     county = county_of(request, county)
     with user_errors(404):
         info = get_county(conn, county)
-    counts = conn.execute(
-        text(
-            "SELECT (SELECT count(*) FROM compound WHERE county_code = :c) AS compounds, "
-            "(SELECT count(*) FROM parcel WHERE county_code = :c) AS parcels, "
-            "(SELECT count(*) FROM complaint WHERE county_code = :c) AS complaints"
-        ),
-        {"c": county},
-    ).one()
+    counts = layer_counts(conn, county)
     extent = compound_extent(conn, county)
     zoom = first_zoom(extent)
     if zoom is not None and crowded_zoom(conn, county, zoom):
         # the first view's compound tiles are counted while the page loads
         warm(request.app.state.engine, county, zoom)
-    body = render_page(county, info.name, extent, basemap_of(request), counts._asdict())
+    body = render_page(county, info.name, extent, basemap_of(request), counts)
     return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 
 
