@@ -9,8 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages this project needs at run and test time.
 # chromium: browser tests (Playwright drives it, never downloads its own); fonts-noto-cjk: Chinese
-# text in pages; fonts-wqy-microhei: TrueType CJK that PDFs embed searchable; poppler-utils: pdftotext/pdffonts/pdftoppm read PDFs back.
-APT_PACKAGES=(postgresql-postgis python3-venv chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils)
+# text in pages; fonts-wqy-microhei: TrueType CJK that PDFs embed searchable; poppler-utils:
+# pdftotext/pdffonts/pdftoppm read PDFs back; gdal-bin: ogrinfo/ogr2ogr test the OGC API and tiles.
+APT_PACKAGES=(postgresql-postgis python3-venv chromium fonts-noto-cjk fonts-wqy-microhei poppler-utils gdal-bin)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
