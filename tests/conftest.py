@@ -10,11 +10,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+import uvicorn
 from sqlalchemy import Engine, make_url
 
 from geo import demo as demo_county
@@ -96,3 +99,24 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180)
         timeout=timeout,
         cwd=REPO,
     )
+
+
+class Server:
+    """The app served by uvicorn on 127.0.0.1 in a thread."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -9,8 +9,6 @@ test-artifacts/. A compound named like an HTML tag is shown as text and runs not
 
 import json
 import re
-import threading
-import time
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,7 +16,6 @@ from urllib.parse import urlparse
 import folium
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import text
@@ -32,7 +29,7 @@ from geo.schema import upgrade
 from geo.settings import Settings
 from maps.styles import STATUS_COLOURS
 from maps.webmap import STATIC_DIR, Basemap
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, Server
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -359,27 +356,6 @@ def test_bad_tiles_are_refused(client):
 
 
 # -- in the browser --------------------------------------------------------------------------------
-
-
-class Server:
-    """The app served by uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, app):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
