@@ -627,17 +627,21 @@ def _developers(count: int, rng: np.random.Generator, r: random.Random) -> pd.Da
     picks = rng.choice(combos, size=count, replace=False)
     org_numbers = rng.choice(90_000_000, size=count, replace=False) + 10_000_000
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    rows = []
+    rows, used = [], set()
     for pick, number in zip(picks.tolist(), org_numbers.tolist(), strict=True):
         place, rest = divmod(pick, len(brands) * len(DEV_FORMS))
         brand, form = divmod(rest, len(DEV_FORMS))
         name_place, admin = DEV_PLACES[place]
-        # Newer registrations carry "MA" organisation codes; older ones eight digits.
+        # Newer registrations carry "MA" organisation codes; older ones eight digits. An MA
+        # code keeps only six digits, so where two would meet the digits are kept instead.
         org8 = (
             f"{number:08d}"
             if r.random() < 0.5
             else "MA" + "".join(alphabet[int(d) * 3 % 31] for d in f"{number:08d}"[2:])
         )
+        if (admin, org8) in used:
+            org8 = f"{number:08d}"
+        used.add((admin, org8))
         phone = f"1{r.choice('35789')}{r.randint(0, 999_999_999):09d}"
         rows.append({
             "credit_code": make_credit_code(admin, org8),
@@ -646,7 +650,7 @@ def _developers(count: int, rng: np.random.Generator, r: random.Random) -> pd.Da
             "credit_status": "normal", "blacklist_reason": None, "blacklisted_on": None,
         })  # fmt: skip
     frame = pd.DataFrame(rows)
-    if frame["credit_code"].duplicated().any():  # org numbers are distinct, so never
+    if frame["credit_code"].duplicated().any():  # numbers are distinct: never
         raise ValueError("duplicate developer credit code")
     return frame
 

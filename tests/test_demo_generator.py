@@ -428,3 +428,12 @@ def test_xlsx_layout(county, tmp_path):
 def test_shipped_demo_files_are_what_the_generator_makes(county):
     """data/demo/ holds write(generate(150, 1)); regenerate it when the generator changes."""
     assert_same(county, demo.read(Path(__file__).resolve().parent.parent / "data" / "demo"))
+
+
+
+def test_many_developers_keep_distinct_credit_codes():
+    # 2 500 developers (10 000 compounds, seed 1) once gave two "MA" codes the same six digits.
+    devs = demo.generate(10_000, seed=1).developers
+    assert len(devs) == 2500
+    assert devs["credit_code"].is_unique
+    assert all(is_valid_credit_code(c) for c in devs["credit_code"])
