@@ -114,6 +114,12 @@ PLANNED_AREA_LABELS = {
     PlannedAreaKind.PLANNING_AREA: "城市规划区",
 }
 
+# 地类 (GB/T 21010) of the parcels a county records, for labels on maps, pages and files.
+LAND_USE_LABELS = {
+    "05": "商服用地", "06": "工矿仓储用地", "07": "住宅用地", "0701": "城镇住宅用地",
+    "0702": "农村宅基地",
+}  # fmt: skip
+
 
 def _enum_check(column: str, values: type[enum.StrEnum]) -> CheckConstraint:
     allowed = ", ".join(f"'{v.value}'" for v in values)

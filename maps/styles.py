@@ -1,5 +1,6 @@
 """The one status palette for web and print (Okabe-Ito: safe for colour-blind readers)."""
 
+from geo.checks import CHECKS
 from geo.compounds import NOT_ON_LEDGER
 from geo.model import PLANNED_AREA_LABELS, STATUS_LABELS, LedgerStatus, PlannedAreaKind
 
@@ -48,6 +49,22 @@ CONTEXT_STYLES = {
     "parcel": {"colour": "#444444", "weight": 0.8, "dash": None, "label": "宗地"},
 }
 STATUS_FILL_OPACITY = 0.75
+# Problem pieces of the parcel checks (宗地核查问题图斑), drawn over everything: dark fills under
+# white hatching, so they stand out from the status fills (no status hue is used) and each
+# kind is told apart by its hatch as well as its hue. `hatch` is matplotlib's notation
+# (x cross, . dots, + grid, - horizontal); the web map and the parcel page draw the same.
+PIECE_STYLES = {
+    kind: {"colour": colour, "hatch": hatch, "label": CHECKS[kind][0], "label_en": CHECKS[kind][1]}
+    for kind, colour, hatch in (
+        ("overlap", "#A50026", "xx"),  # dark red
+        ("gap", "#762A83", ".."),  # dark purple
+        ("beyond", "#004488", "++"),  # dark blue
+        ("planned", "#8C510A", "--"),  # dark brown
+    )
+}
+PIECE_COLOURS = {kind: style["colour"] for kind, style in PIECE_STYLES.items()}
+PIECE_FILL_OPACITY = 0.8
+PIECE_WEIGHT = 1.5
 OVERDUE_MARK = {"colour": "#000000", "weight": 2.0, "label": "逾期未办结（粗黑边）"}
 
 
@@ -55,6 +72,48 @@ def planned_area_legend() -> list[tuple[str, str, dict]]:
     """(kind, Chinese label, style) in the order a legend lists them."""
     labels = {k.value: label for k, label in PLANNED_AREA_LABELS.items()}
     return [(kind, labels[kind], style) for kind, style in PLANNED_AREA_STYLES.items()]
+
+
+def piece_legend() -> list[tuple[str, str, dict]]:
+    """(kind, Chinese label, style) of the parcel-check problem pieces, in legend order."""
+    return [(kind, style["label"], style) for kind, style in PIECE_STYLES.items()]
+
+
+PATTERN_PX = 8  # the side of one hatch tile, on screen
+
+
+def hatch_marks(hatch: str, size: int = PATTERN_PX) -> list[tuple[str, tuple[float, ...]]]:
+    """The white marks of one hatch tile: ("line", x1, y1, x2, y2) or ("dot", x, y, r).
+    Drawn the same by the web map's canvas (titlemap.js) and the SVG pattern below."""
+    mid, end = size / 2, float(size)
+    marks = {
+        "x": [("line", (0, 0, end, end)), ("line", (0, end, end, 0))],
+        ".": [("dot", (mid, mid, 1.3))],
+        "+": [("line", (mid, 0, mid, end)), ("line", (0, mid, end, mid))],
+        "-": [("line", (0, mid, end, mid))],
+    }
+    return marks[hatch[:1]]
+
+
+def piece_pattern_svg(pattern_id: str, kind: str) -> str:
+    """An SVG <pattern> filling a problem piece of `kind` as the web map does."""
+    style = PIECE_STYLES[kind]
+    shapes = [
+        f'<rect width="{PATTERN_PX}" height="{PATTERN_PX}" fill="{style["colour"]}" '
+        f'fill-opacity="{PIECE_FILL_OPACITY}"/>'
+    ]
+    for mark, values in hatch_marks(style["hatch"]):
+        if mark == "line":
+            x1, y1, x2, y2 = values
+            shapes.append(f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" '
+                          'stroke="#FFFFFF" stroke-width="1.2"/>')  # fmt: skip
+        else:
+            x, y, r = values
+            shapes.append(f'<circle cx="{x:g}" cy="{y:g}" r="{r:g}" fill="#FFFFFF"/>')
+    return (
+        f'<pattern id="{pattern_id}" width="{PATTERN_PX}" height="{PATTERN_PX}" '
+        f'patternUnits="userSpaceOnUse">{"".join(shapes)}</pattern>'
+    )
 
 
 def web_styles() -> dict:
@@ -67,4 +126,9 @@ def web_styles() -> dict:
         "complaint": COMPLAINT_STYLES,
         "context": CONTEXT_STYLES,
         "overdue": OVERDUE_MARK,
+        "pieces": PIECE_STYLES,
+        "piece_fill_opacity": PIECE_FILL_OPACITY,
+        "piece_weight": PIECE_WEIGHT,
+        "piece_marks": {k: hatch_marks(s["hatch"]) for k, s in PIECE_STYLES.items()},
+        "pattern_px": PATTERN_PX,
     }

@@ -4,7 +4,10 @@ The page holds no features, so it weighs the same for 150 compounds as for 100 0
 builds the Leaflet map, its layers (as `titlemap.layer(kind, options)` calls), the layer
 control and the legend; `static/titlemap/titlemap.js` draws the compounds from vector tiles
 (`/api/tiles/compounds/{z}/{x}/{y}.pbf`), fetches the other layers as GeoJSON limited to the
-view, and builds the panels — search, filters, date, figures, the compound card.
+view, and builds the panels — search, filters, date, figures, the compound card. The
+parcel-check problem pieces (`/api/checks/parcels/pieces.geojson`) are a layer that is off at
+first and fetched when switched on; parcels answer clicks with a link to their page
+(`/parcels/{code}`), and the search box finds them by 宗地代码 (`/api/parcels?q=`).
 
 Everything the page loads is served by the app: Leaflet is vendored under `static/vendor/`
 and assigned to this map instance (`m.default_js` / `m.default_css`), never folium's CDN
@@ -29,14 +32,17 @@ from folium.map import Layer
 from folium.template import Template
 
 from geo import TitlemapError
-from geo.model import BLOCKER_LABELS, PlannedAreaKind
+from geo.model import BLOCKER_LABELS, LAND_USE_LABELS, PlannedAreaKind
 from maps.styles import (
     COMPLAINT_STYLES,
     CONTEXT_STYLES,
     OVERDUE_MARK,
     OVERLAP_STYLE,
+    PIECE_STYLES,
     STATUS_FILL_OPACITY,
     legend,
+    piece_legend,
+    piece_pattern_svg,
     planned_area_legend,
     web_styles,
 )
@@ -44,6 +50,8 @@ from maps.styles import (
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_URL = "/static"
 PARCELS_FROM_ZOOM = 15  # parcels are drawn from this zoom level on
+PINS_BELOW_ZOOM = 16  # problem pieces get a pin below this zoom (a few m² vanish otherwise)
+PROBLEMS_TITLE = "宗地核查问题 / parcel check problems"
 LAYER_BUDGET = 3000  # features a layer fetched by view may bring at once
 PANEL_PADDING = (330, 10, 10, 10)  # left, top, right, bottom: the first view clears the panel
 TIANDITU_URL = (
@@ -207,6 +215,25 @@ def legend_html() -> str:
         f'{OVERLAP_STYLE["weight"]}px solid {e(OVERLAP_STYLE["fill"])}"></span>'
         "<span>小区与规划片区重叠部分（斜线，边框为片区颜色）</span></div>"
     )
+    rows.append(
+        f'<div class="tm-legend-group" data-group="problems">{e(PROBLEMS_TITLE)}'
+        '<span class="tm-legend-state" data-state-for="problems"></span></div>'
+        '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>'
+        + "".join(piece_pattern_svg(f"tm-piece-{kind}", kind) for kind in PIECE_STYLES)
+        + "</defs></svg>"
+    )
+    for kind, label, style in piece_legend():
+        rows.append(
+            f'<div class="tm-legend-row" data-piece="{e(kind)}"><svg width="28" height="14" '
+            f'aria-hidden="true"><rect x="1" y="1" width="26" height="12" '
+            f'fill="url(#tm-piece-{e(kind)})" stroke="{e(style["colour"])}" '
+            f'stroke-width="1.5"/></svg><span>{e(label)}</span></div>'
+        )
+    rows.append(
+        '<div class="tm-legend-row"><svg width="28" height="14" aria-hidden="true">'
+        '<circle cx="14" cy="7" r="5" fill="#FFFFFF" stroke="#555555" stroke-width="3"/></svg>'
+        f"<span>问题位置（{PINS_BELOW_ZOOM} 级以下以圆环标出）</span></div>"
+    )
     rows.append('<div class="tm-legend-group">其他</div>')
     for style in COMPLAINT_STYLES.values():
         size = 2 * style["radius"]
@@ -241,14 +268,19 @@ def page_config(county: str) -> dict:
             "stats": "/api/stats",
             "burndown": "/api/stats/burndown",
             "ledger_xlsx": "/api/exports/ledger.xlsx",
+            "pieces": "/api/checks/parcels/pieces.geojson",
+            "parcels": "/api/parcels",
+            "parcel_page": "/parcels/{code}",
         },
         "styles": web_styles(),
         "labels": {
             "fields": FIELD_LABELS,
             "blockers": {b.value: label for b, label in BLOCKER_LABELS.items()},
+            "land_use": LAND_USE_LABELS,
         },
         "overlap_kinds": OVERLAP_KINDS,
         "parcels_from_zoom": PARCELS_FROM_ZOOM,
+        "pins_below_zoom": PINS_BELOW_ZOOM,
     }
 
 
@@ -379,6 +411,9 @@ def build_map(
     for name, title, options in layers:
         kind = "compounds" if name == "compounds" else "geojson"
         TitlemapLayer(kind, title, {"layer": name, "title": title, **options}).add_to(m)
+    # Off at first: the county's batch run costs seconds; it runs when switched on.
+    problems = {"layer": "problems", "title": PROBLEMS_TITLE}
+    TitlemapLayer("problems", PROBLEMS_TITLE, problems, show=False).add_to(m)
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
     root.html.add_child(Element(legend_html()))
     _Call("ready", {}).add_to(m)

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
+from shapely.geometry import Point, shape
 from test_checks import HAND, build_handmade
 from typer.testing import CliRunner
 
@@ -15,6 +16,7 @@ from api.app import create_app
 from api.checks_cli import check_app
 from api.routers import checks
 from geo.settings import Settings, get_settings
+from maps.styles import PIECE_STYLES
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -110,10 +112,21 @@ def test_pieces_layer_for_the_map(client):
     for feature in layer["features"]:
         props = feature["properties"]
         assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
-        assert props["area_m2"] > 1 and props["colour"].startswith("#") and props["problems"]
-        assert all(link.startswith("/parcels/") for link in props["links"])
+        assert props["area_m2"] > 1 and props["problems"]
+        # the one palette (maps.styles), the reasons in words, a point inside for a pin
+        style = PIECE_STYLES[props["kind"]]
+        assert (props["colour"], props["hatch"]) == (style["colour"], style["hatch"])
+        assert props["label"] == style["label"] and props["reasons"]
+        assert shape(feature["geometry"]).buffer(1e-9).contains(Point(props["lon"], props["lat"]))
+        assert props["links"] == [f"/parcels/{c}?county=629901" for c in props["parcels"]]
     overlaps = [f for f in layer["features"] if f["properties"]["kind"] == "overlap"]
     assert len(overlaps) == 3
+    for feature in overlaps:
+        props = feature["properties"]
+        assert len(props["parcels"]) == 2 and all(c in props["reasons"][0] + props["reasons"][1]
+                                                  for c in props["parcels"])  # fmt: skip
+        page = client.get(props["links"][0])
+        assert page.status_code == 200 and "宗地重叠" in page.text and "不通过" in page.text
 
 
 def test_parcel_page_shows_map_figures_and_every_check(client, report):
@@ -134,6 +147,15 @@ def test_parcel_page_shows_map_figures_and_every_check(client, report):
     # No external resources: no scripts, no remote URLs (only the SVG namespace).
     assert "<script" not in page
     assert re.findall(r"https?://[^\"' )]+", page) == ["http://www.w3.org/2000/svg"]
+
+
+def test_parcel_page_draws_pieces_in_the_maps_styles(client, report):
+    beyond = next(p for p in report["problems"] if p["check"] == "beyond")
+    page = client.get(f"/parcels/{beyond['related'][0]}").text
+    assert 'class="piece piece-beyond"' in page and 'fill="url(#piece-beyond)"' in page
+    for kind, style in PIECE_STYLES.items():  # the legend holds every kind's pattern
+        assert f'<pattern id="piece-{kind}"' in page and style["colour"] in page
+        assert style["label"] in page
 
 
 def test_parcel_page_for_a_clean_parcel(client, demo, report):
@@ -229,3 +251,66 @@ def test_cli_check_one_parcel(cli_env):
     result = CliRunner().invoke(check_app, ["parcel", cli_env.parcels["D1"]])
     assert result.exit_code == 0, result.output
     assert "不通过" in result.output and "缝隙" in result.output and "EPSG:4544" in result.output
+
+
+# -- finding parcels for the web map (search box, compound card) --------------------------------
+
+
+def test_find_parcels_by_code_prefix(client, demo):
+    codes = sorted(demo.parcels["code"])
+    body = client.get("/api/parcels", params={"q": codes[0]}).json()
+    assert body["numberMatched"] == body["numberReturned"] == 1
+    feature = body["features"][0]
+    props = feature["properties"]
+    row = demo.parcels.set_index("code").loc[codes[0]]
+    assert props["code"] == codes[0] and props["land_use"] == row["land_use"]
+    assert props["recorded_area_m2"] == pytest.approx(row["recorded_area_m2"])
+    assert props["drawn_area_m2"] > 0 and props["land_use_label"] == "城镇住宅用地"
+    assert props["page"] == f"/parcels/{codes[0]}?county=629901"
+    drawn = shape(feature["geometry"])
+    assert drawn.hausdorff_distance(row["geometry"]) < 1e-6  # 7 decimals of a degree
+    assert drawn.contains(Point(props["lon"], props["lat"]))
+    assert feature["bbox"] == pytest.approx(list(drawn.bounds))
+    linked = set(demo.compound_parcels.query("parcel_code == @codes[0]").compound_code)
+    assert set((props["compound_codes"] or "").split(",")) - {""} == linked
+    prefix = codes[0][:15]
+    expected = [c for c in codes if c.startswith(prefix)]
+    some = client.get("/api/parcels", params={"q": prefix.lower(), "limit": 3}).json()
+    assert some["numberMatched"] == len(expected) > 3
+    assert [f["properties"]["code"] for f in some["features"]] == expected[:3]
+    unit = client.get("/api/parcels", params={"q": codes[5] + "F00010001"}).json()
+    assert [f["properties"]["code"] for f in unit["features"]] == [codes[5]]
+
+
+def test_find_parcels_of_a_compound(client, demo):
+    links = demo.compound_parcels
+    compound = links.compound_code.value_counts().index[0]  # the one with most parcels
+    body = client.get("/api/parcels", params={"compound": compound}).json()
+    got = [f["properties"]["code"] for f in body["features"]]
+    assert got == sorted(links.query("compound_code == @compound").parcel_code) and len(got) >= 2
+    assert all(compound in f["properties"]["compound_codes"] for f in body["features"])
+    none = client.get("/api/parcels", params={"compound": "XQ-NONE"}).json()
+    assert none["numberMatched"] == 0 and none["features"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "words"),
+    [
+        ({}, 422, "compound"),
+        ({"q": "6299%"}, 422, "数字和大写字母"),
+        ({"q": "'; DROP TABLE parcel; --"}, 422, "数字和大写字母"),
+        ({"q": "629901", "limit": 0}, 422, ""),
+        ({"q": "629901", "county": "999999"}, 404, "999999"),
+    ],
+)
+def test_find_parcels_refuses_what_it_cannot_answer(client, params, status, words):
+    response = client.get("/api/parcels", params=params)
+    assert response.status_code == status
+    assert words in json.dumps(response.json(), ensure_ascii=False)
+
+
+def test_parcel_links_quote_the_code():
+    assert (
+        checks._page_url("6299/../X?Y #", "629901")
+        == "/parcels/6299%2F..%2FX%3FY%20%23?county=629901"
+    )

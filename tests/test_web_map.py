@@ -2,7 +2,8 @@
 
 The API tests check the map's data against the ledger; the browser tests (`slow`) drive the
 page served by uvicorn on 127.0.0.1: the demo county renders, a click opens the card, a filter
-changes what is drawn, the date changes the colours, search zooms to its result — recording
+changes what is drawn, the date changes the colours, search zooms to its result, the
+parcel-check problem layer loads when switched on, a parcel click leads to its page — recording
 every request the page makes (none may leave 127.0.0.1) and keeping screenshots in
 test-artifacts/. A compound named like an HTML tag is shown as text and runs nothing.
 """
@@ -27,7 +28,7 @@ from geo.db import make_engine
 from geo.load import load_county
 from geo.schema import upgrade
 from geo.settings import Settings
-from maps.styles import STATUS_COLOURS
+from maps.styles import PIECE_STYLES, STATUS_COLOURS
 from maps.webmap import STATIC_DIR, Basemap
 from tests.conftest import REPO, Server
 
@@ -121,6 +122,19 @@ def test_basemap_is_none_unless_configured(engine):
     assert (
         "http://10.0.0.5/tiles/{z}/{x}/{y}.png" in TestClient(make_app(engine, xyz)).get("/").text
     )
+
+
+def test_problem_layer_is_offered_but_off_and_in_the_legend(client):
+    page = client.get("/").text
+    assert "/api/checks/parcels/pieces.geojson" in page and '"/api/parcels"' in page
+    # the layer is made and put in the layer control, but not added to the map
+    made = re.search(r"var (\w+) = titlemap\.layer\(\s*\"problems\"", page)
+    assert made and f"{made.group(1)}.addTo(" not in page
+    assert re.search(r'"\\u5b97\\u5730\\u6838\\u67e5\\u95ee\\u9898 / parcel check problems"', page)
+    for kind, style in PIECE_STYLES.items():
+        assert f'data-piece="{kind}"' in page and style["label"] in page
+        assert f'<pattern id="tm-piece-{kind}"' in page
+    assert 'data-state-for="problems"' in page
 
 
 # -- the map's data -------------------------------------------------------------------------------
@@ -628,11 +642,23 @@ def test_html_in_names_is_shown_as_text(browser, xss_server):
         assert page.page.inner_text(".tm-tip .tm-tip-name") == XSS
         options = page.page.inner_text("select[name=planned_area]")
         assert XSS_PLANNED in options
+        # a planned-area name in a problem piece's popup
+        layer = httpx.get(f"{server.base}/api/checks/parcels/pieces.geojson", timeout=60).json()
+        planned = next(f["properties"] for f in layer["features"]
+                       if f["properties"]["kind"] == "planned")  # fmt: skip
+        switch_problems(page)
+        page.page.wait_for_function("titlemap.app.layers.problems.state === 'loaded'")
+        page.centre_on(planned["lon"], planned["lat"], 19)
+        click_at(page, planned["lon"], planned["lat"])
+        popup = page.page.wait_for_selector(".tm-piece-popup .tm-piece")
+        assert XSS_PLANNED in popup.inner_text()
         page.page.fill("input[name=as_of]", date(2026, 1, 5).isoformat())
         page.wait()
         assert page.js("window.__xss") is None
         assert (
-            page.page.locator(".tm-card img, .tm-results img, .tm-tip img, svg[onload]").count()
+            page.page.locator(
+                ".tm-card img, .tm-results img, .tm-tip img, .leaflet-popup img, svg[onload]"
+            ).count()
             == 0
         )
         assert not [u for u in page.requests if urlparse(u).path.rstrip("/").endswith("/x")]
@@ -640,3 +666,213 @@ def test_html_in_names_is_shown_as_text(browser, xss_server):
         page.check_offline()
     finally:
         page.page.close()
+
+
+# -- parcels and the parcel-check problem layer, in the browser ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pieces(client):
+    return client.get("/api/checks/parcels/pieces.geojson").json()["features"]
+
+
+def switch_problems(page: MapPage):
+    """Switch the problem layer on or off the way a user does: in the layer control."""
+    page.page.hover(".leaflet-control-layers")
+    page.page.locator(".leaflet-control-layers-overlays label", has_text="宗地核查问题").click()
+    page.page.mouse.move(640, 700)
+
+
+def piece_pixels(page: MapPage) -> dict[str, int]:
+    """Pixels of each piece kind's colour on the problem layer's canvas."""
+    want = {kind: style["colour"] for kind, style in PIECE_STYLES.items()}
+    return page.js(
+        """(() => {
+          const want = WANT, counts = {};
+          const rgb = Object.fromEntries(Object.entries(want).map(([k, hex]) =>
+            [k, [1, 3, 5].map(i => parseInt(hex.slice(i, i + 2), 16))]));
+          Object.keys(want).forEach(k => counts[k] = 0);
+          document.querySelectorAll('.leaflet-tm-problems-pane canvas').forEach(c => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < d.length; i += 4) {
+              if (d[i + 3] < 150) continue;
+              for (const k in rgb) {
+                const [r, g, b] = rgb[k];
+                if (Math.abs(d[i] - r) < 4 && Math.abs(d[i + 1] - g) < 4
+                    && Math.abs(d[i + 2] - b) < 4) { counts[k]++; break; }
+              }
+            }
+          });
+          return counts;
+        })()""".replace("WANT", json.dumps(want))
+    )
+
+
+def click_at(page: MapPage, lon: float, lat: float):
+    x, y = page.js(
+        f"(() => {{ const p = titlemap.app.map.latLngToContainerPoint([{lat}, {lon}]);"
+        " return [p.x, p.y]; })()"
+    )
+    page.page.mouse.move(x - 2, y - 2)
+    page.page.mouse.move(x, y)
+    page.page.mouse.click(x, y)
+
+
+@pytest.mark.slow
+def test_problem_layer_loads_when_switched_on_and_links_to_parcels(map_page, pieces):
+    page = map_page
+    held = []
+    page.page.route("**/api/checks/parcels/pieces.geojson*", lambda route: held.append(route))
+    page.open()
+    assert not held  # nothing is computed until the layer is switched on
+    switch_problems(page)
+    busy = page.page.wait_for_selector('[data-notice="problems"].tm-notice-busy')
+    assert "计算中" in busy.inner_text()
+    assert "计算中" in page.page.inner_text('[data-state-for="problems"]')
+    assert len(held) == 1
+    held[0].continue_()
+    page.page.wait_for_function("titlemap.app.layers.problems.state === 'loaded'")
+    page.wait()
+    drawn = page.js("titlemap.app.layers.problems.shapes.getLayers().length")
+    assert drawn == len(pieces) > 0
+    notice = page.page.inner_text('[data-notice="problems"]')
+    assert f"{len(pieces)} 处" in notice and "计算中" not in notice
+    pixels = piece_pixels(page)  # the county view: each piece marked by a pin in its colour
+    kinds = {f["properties"]["kind"] for f in pieces}
+    assert all(pixels[kind] > 10 for kind in kinds), pixels
+    page.screenshot("problems_county")
+    # zoomed in: the pieces themselves, a click says what one is and links to its parcels
+    overlap = next(f["properties"] for f in pieces if f["properties"]["kind"] == "overlap")
+    page.centre_on(overlap["lon"], overlap["lat"], 19)
+    assert piece_pixels(page)["overlap"] > 200
+    click_at(page, overlap["lon"], overlap["lat"])
+    popup = page.page.wait_for_selector(".tm-piece-popup .tm-piece")
+    text_ = popup.inner_text()
+    assert "宗地重叠" in text_ and "平方米" in text_
+    assert f"{overlap['area_m2']:,.2f}".rstrip("0").rstrip(".") in text_
+    assert all(code in text_ for code in overlap["parcels"])
+    assert page.page.locator(".tm-card:not([hidden])").count() == 0  # not the compound's card
+    links = page.page.locator(".tm-piece-popup a.tm-parcel-link")
+    assert links.count() == 2
+    page.screenshot("problems_piece")
+    first = overlap["parcels"][0]
+    assert links.first.get_attribute("href") == f"/parcels/{first}?county=629901"
+    links.first.click()
+    page.page.wait_for_url(f"**/parcels/{first}?county=629901")
+    body = page.page.inner_text("body")
+    assert "核查结果" in body and "宗地重叠" in body and "不通过" in body
+    assert overlap["parcels"][1] in body
+    assert page.page.locator("svg path.piece-overlap").count() >= 1  # drawn in the map's style
+    page.screenshot("parcel_page_from_piece")
+
+
+@pytest.mark.slow
+def test_problem_layer_says_when_it_fails_and_retries(map_page, pieces):
+    page = map_page
+
+    def fail(route):
+        route.fulfill(status=500, content_type="application/json",
+                      body=json.dumps({"detail": "数据库忙 / database busy"}))  # fmt: skip
+
+    page.page.route("**/api/checks/parcels/pieces.geojson*", fail)
+    page.open()
+    switch_problems(page)
+    error = page.page.wait_for_selector('[data-notice="problems"].tm-notice-error')
+    assert "加载失败" in error.inner_text() and "数据库忙" in error.inner_text()
+    assert "加载失败" in page.page.inner_text('[data-state-for="problems"]')
+    page.page.unroute("**/api/checks/parcels/pieces.geojson*")
+    switch_problems(page)  # off
+    assert page.page.locator('[data-notice="problems"]').count() == 0
+    switch_problems(page)  # on again: asked for again
+    page.page.wait_for_function("titlemap.app.layers.problems.state === 'loaded'")
+    assert page.js("titlemap.app.layers.problems.shapes.getLayers().length") == len(pieces)
+    page.screenshot("problems_retried")
+
+
+@pytest.mark.slow
+def test_a_parcel_click_opens_its_figures_and_page(map_page, client, report_problems):
+    orphan = next(p["parcel"] for p in report_problems if p["check"] == "orphan_parcel")
+    found = client.get("/api/parcels", params={"q": orphan}).json()["features"][0]
+    props_ = found["properties"]
+    page = map_page.open()
+    page.centre_on(props_["lon"], props_["lat"], 17)
+    click_at(page, props_["lon"], props_["lat"])
+    popup = page.page.wait_for_selector(".tm-parcel-popup .tm-parcel")
+    assert popup.query_selector(".tm-parcel-code").inner_text() == orphan
+    text_ = popup.inner_text()
+    assert "未关联小区" in text_ and "登记面积" in text_ and "城镇住宅用地" in text_
+    link = page.page.locator(".tm-parcel-popup a.tm-parcel-link")
+    assert link.inner_text() == "查看宗地核查 / open parcel checks"
+    page.screenshot("parcel_popup")
+    link.click()
+    page.page.wait_for_url(f"**/parcels/{orphan}?county=629901")
+    body = page.page.inner_text("body")
+    assert "核查结果" in body and "宗地未关联小区" in body and "不通过" in body
+
+
+@pytest.mark.slow
+def test_a_compound_click_lists_its_parcels_with_links(map_page, client, everything):
+    compound = next(f for f in everything
+                    if len(client.get("/api/parcels", params={"compound": f["properties"]["code"]})
+                           .json()["features"]) >= 2)  # fmt: skip
+    code = compound["properties"]["code"]
+    parcels = client.get("/api/parcels", params={"compound": code}).json()["features"]
+    chosen = parcels[-1]
+    inner = shape(chosen["geometry"]).intersection(shape(compound["geometry"]))
+    point = inner.representative_point()
+    page = map_page.open()
+    page.centre_on(point.x, point.y, 18)
+    click_at(page, point.x, point.y)
+    page.page.wait_for_selector(".tm-card:not([hidden]) .tm-parcel-list li")
+    page.wait()
+    card = page.page.locator(".tm-card")
+    assert card.locator(".tm-card-name").inner_text() == compound["properties"]["name"]
+    items = card.locator(".tm-parcel-list li")
+    assert items.count() == len(parcels)
+    # the parcel under the click first, marked, each with its link
+    assert items.first.locator(".tm-parcel-code").inner_text() == chosen["properties"]["code"]
+    assert "点击处" in items.first.inner_text()
+    hrefs = card.locator(".tm-parcel-list a.tm-parcel-link").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert sorted(hrefs) == sorted(f"/parcels/{f['properties']['code']}?county=629901"
+                                   for f in parcels)  # fmt: skip
+    page.screenshot("card_parcels")
+    items.first.locator("a.tm-parcel-link").click()
+    page.page.wait_for_url(f"**/parcels/{chosen['properties']['code']}?county=629901")
+    assert code in page.page.inner_text("body")
+
+
+@pytest.mark.slow
+def test_search_finds_a_parcel_by_code(map_page, client, demo):
+    codes = sorted(demo.parcels["code"])
+    target = codes[40]
+    page = map_page.open()
+    page.page.fill(".tm-search", target[:16])  # a prefix: several parcels offered
+    page.page.wait_for_selector(".tm-result-parcel")
+    offered = page.page.locator(".tm-result-parcel .tm-result-name").all_inner_texts()
+    assert offered == [c for c in codes if c.startswith(target[:16])][:10] and len(offered) > 1
+    page.page.fill(".tm-search", target + "F00010001")  # a 不动产单元代码 names its 宗地
+    page.page.wait_for_function(
+        "document.querySelectorAll('.tm-result-parcel').length === 1 && "
+        f"document.querySelector('.tm-result-parcel .tm-result-name').textContent === '{target}'"
+    )
+    page.page.click(".tm-result-parcel")
+    popup = page.page.wait_for_selector(".tm-parcel-popup .tm-parcel")
+    page.wait()
+    assert popup.query_selector(".tm-parcel-code").inner_text() == target
+    assert page.js("titlemap.app.map.getZoom()") >= 15
+    found = client.get("/api/parcels", params={"q": target}).json()["features"][0]
+    inner = shape(found["geometry"]).representative_point()
+    box = page.js("(() => { const c = titlemap.app.map.getBounds(); return [c.getWest(), "
+                  "c.getSouth(), c.getEast(), c.getNorth()]; })()")  # fmt: skip
+    assert box[0] < inner.x < box[2] and box[1] < inner.y < box[3]
+    page.screenshot("search_parcel")
+    page.page.click(".tm-parcel-popup a.tm-parcel-link")
+    page.page.wait_for_url(f"**/parcels/{target}?county=629901")
+    assert "核查结果" in page.page.inner_text("body")
+
+
+@pytest.fixture(scope="module")
+def report_problems(client):
+    return client.get("/api/checks/parcels").json()["problems"]

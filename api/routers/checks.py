@@ -2,7 +2,10 @@
 
 - `GET /api/checks/parcels` — the report (summary with tolerances and the GK zone, problems);
   `?format=xlsx` or `/api/checks/parcels.xlsx` for the problem list with Chinese headers;
-  `/api/checks/parcels/pieces.geojson` for the problem pieces as a map layer.
+  `/api/checks/parcels/pieces.geojson` for the problem pieces as a map layer (styles, reasons,
+  a point inside each and links to the parcel pages; colours from maps.styles).
+- `GET /api/parcels?q=…` / `?compound=…` — parcels by code (or its start) or by compound, as
+  GeoJSON: the web map's search box and compound card.
 - `GET /parcels/{code}` — the page staff read: the parcel drawn with its neighbours, compound
   and problem pieces (inline SVG, no external resources), its figures, each check with pass or
   fail and the reason. `GET /parcels?code=…` searches (a 28-character 不动产单元代码 finds its
@@ -12,6 +15,7 @@
 import html
 import json
 import math
+import re
 from io import BytesIO
 from typing import Annotated
 from urllib.parse import quote
@@ -36,15 +40,19 @@ from geo.checks import (
 )
 from geo.codes import check_parcel_code, check_unit_code
 from geo.compounds import get_county
-from geo.model import STATUS_LABELS, LedgerStatus
+from geo.model import LAND_USE_LABELS, STATUS_LABELS, LedgerStatus
+from maps.styles import (
+    PIECE_STYLES,
+    PIECE_WEIGHT,
+    piece_legend,
+    piece_pattern_svg,
+)
 
 router = APIRouter(tags=["checks"])
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# Okabe-Ito colours for the problem pieces (colour-blind safe, like maps.styles).
-PIECE_COLOURS = {"overlap": "#D55E00", "gap": "#CC79A7", "beyond": "#E69F00", "planned": "#0072B2"}
 STATUS_WORDS = {"pass": "通过", "fail": "不通过", "skip": "不适用"}
-LAND_USE = {"0701": "城镇住宅用地", "05": "商服用地", "0702": "农村宅基地", "06": "工矿仓储用地"}
+FIND_LIMIT = 200  # parcels /api/parcels gives at most
 SVG_WIDTH, SVG_MAX_HEIGHT = 640, 520
 
 
@@ -175,14 +183,104 @@ def parcel_pieces(
     county: County = None,
 ) -> Response:
     """A layer for the web map: each piece with its kind, Chinese label, area, the parcels it
-    concerns with links to their pages, and a colour; the report summary rides along."""
+    concerns with links to their pages, the reasons of its problems, a point inside it (for
+    a pin where the piece is too small to see) and its style from maps.styles; the report
+    summary rides along."""
     report = _report(request, conn, county, settings)
     layer = report.pieces_geojson()
+    reasons: dict[str, list[str]] = {}
+    for problem in report.problems:
+        for piece in problem.pieces:
+            if problem.reason not in reasons.setdefault(piece, []):
+                reasons[piece].append(problem.reason)
     for feature in layer["features"]:
         props = feature["properties"]
-        props["colour"] = PIECE_COLOURS[props["kind"]]
-        props["links"] = [f"/parcels/{quote(code)}" for code in props.get("parcels") or []]
+        style = PIECE_STYLES[props["kind"]]
+        props |= {"colour": style["colour"], "hatch": style["hatch"], "label_en": style["label_en"]}
+        props["links"] = [_page_url(code, report.county) for code in props.get("parcels") or []]
+        props["reasons"] = reasons.get(feature["id"], [])
+        inside = shapely.geometry.shape(feature["geometry"]).representative_point()
+        props["lon"], props["lat"] = round(inside.x, 7), round(inside.y, 7)
     return Response(json.dumps(layer, ensure_ascii=False), media_type="application/geo+json")
+
+
+@router.get(
+    "/api/parcels",
+    summary="按代码或小区找宗地 / find parcels by code (or its start) or by compound",
+    response_class=Response,
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def parcel_find(
+    request: Request,
+    conn: Annotated[Connection, Depends(connection)],
+    q: Annotated[
+        str | None,
+        Query(max_length=28, description="宗地代码或其开头；28 位不动产单元代码取前 19 位"),
+    ] = None,
+    compound: Annotated[
+        str | None, Query(max_length=64, description="小区编号 / compound code")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=FIND_LIMIT)] = 20,
+    county: County = None,
+) -> Response:
+    """Parcels as GeoJSON (EPSG:4490) with the properties of the map's parcel layer, the GK
+    area, a point inside, the box and the parcel page's address — for the web map's search
+    box and the compound card."""
+    county = _county(request, county)
+    prefix = (q or "").strip().upper()
+    prefix = prefix[:19] if len(prefix) == 28 else prefix  # a 不动产单元代码 names its 宗地
+    if not prefix and not compound:
+        raise HTTPException(
+            422, "需要 q（宗地代码或其开头）或 compound（小区编号）/ give q or compound"
+        )
+    if prefix and not re.fullmatch("[0-9A-Z]+", prefix):
+        raise HTTPException(
+            422, f"宗地代码只含数字和大写字母 / a parcel code holds digits and letters: {q!r}"
+        )
+    with user_errors(404):
+        epsg = get_county(conn, county).epsg
+    where = ["p.county_code = :county"]
+    if prefix:
+        where.append("p.code LIKE :prefix")
+    if compound:
+        where.append("""EXISTS (SELECT 1 FROM compound_parcel cp JOIN compound c ON c.id =
+                        cp.compound_id WHERE cp.parcel_id = p.id AND c.code = :compound)""")
+    sql = f"""
+        WITH src AS (SELECT p.* FROM parcel p WHERE {" AND ".join(where)}),
+        page AS (SELECT * FROM src ORDER BY code LIMIT :limit)
+        SELECT json_build_object(
+            'type', 'FeatureCollection',
+            'numberMatched', (SELECT count(*) FROM src),
+            'numberReturned', (SELECT count(*) FROM page),
+            'features', coalesce(json_agg(json_build_object(
+                'type', 'Feature',
+                'geometry', ST_AsGeoJSON(s.geom, 7)::json,
+                'bbox', json_build_array(ST_XMin(s.geom), ST_YMin(s.geom),
+                                         ST_XMax(s.geom), ST_YMax(s.geom)),
+                'properties', json_build_object(
+                    'code', s.code, 'land_use', s.land_use, 'right_type', s.right_type,
+                    'recorded_area_m2', s.recorded_area_m2::float8,
+                    'drawn_area_m2', round(ST_Area(ST_Transform(s.geom, :epsg))::numeric, 2),
+                    'premium_owed', greatest(coalesce(s.premium_due, 0)
+                                             - coalesce(s.premium_paid, 0), 0)::float8,
+                    'compound_codes', (SELECT string_agg(c.code, ',' ORDER BY c.code)
+                                       FROM compound_parcel cp JOIN compound c
+                                       ON c.id = cp.compound_id WHERE cp.parcel_id = s.id),
+                    'lon', ST_X(ST_PointOnSurface(s.geom)),
+                    'lat', ST_Y(ST_PointOnSurface(s.geom))
+                )
+            ) ORDER BY s.code), '[]'::json)
+        )::text
+        FROM page s
+    """
+    params = {"county": county, "prefix": prefix + "%", "compound": compound, "limit": limit,
+              "epsg": epsg}  # fmt: skip
+    body = json.loads(conn.execute(text(sql), params).scalar_one())
+    for feature in body["features"]:
+        props = feature["properties"]
+        props["land_use_label"] = LAND_USE_LABELS.get(props["land_use"] or "")
+        props["page"] = _page_url(props["code"], county)
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
 
 
 # -- the parcel page -----------------------------------------------------------------------------
@@ -281,13 +379,14 @@ th{background:#f3f3f3;white-space:nowrap}.num{text-align:right;font-variant-nume
 .code{font-family:monospace}.note{color:#666;font-size:13px}.wide{grid-column:1/-1}
 .legend span{display:inline-block;margin-right:12px;font-size:13px}
 .legend i{display:inline-block;width:14px;height:10px;margin-right:4px;border:1px solid #555}
+.legend svg{vertical-align:middle;margin-right:4px}
 svg a:hover path{stroke:#000;stroke-width:2}
 @media (max-width:1000px){main{grid-template-columns:1fr}}
 """
 
 
 def _page_url(code: str, county: str) -> str:
-    return f"/parcels/{quote(code)}?county={quote(county)}"
+    return f"/parcels/{quote(code, safe='')}?county={quote(county, safe='')}"
 
 
 def _e(value) -> str:
@@ -401,7 +500,7 @@ def _figures_table(checked: ParcelCheck, county_name: str) -> str:
         (f"图形面积（EPSG:{epsg}）", m2(f["drawn_area_m2"])),
         ("面积相差", "—" if difference is None else f"{difference:+.2%}"),
         ("周长", f"{f['perimeter_m']:,.1f} m"),
-        ("地类", _e(f"{land_use} {LAND_USE.get(land_use, '')}".strip()) or "—"),
+        ("地类", _e(f"{land_use} {LAND_USE_LABELS.get(land_use, '')}".strip()) or "—"),
         ("权利性质", _e(f["right_type"] or "—")),
         ("应缴出让金", yuan(f["premium_due"])),
         ("已缴出让金", yuan(f["premium_paid"])),
@@ -432,13 +531,21 @@ def _neighbours(checked: ParcelCheck) -> str:
 
 
 def _legend() -> str:
-    items = [
-        ("#4a90d9", "本宗地"), ("#e8e8e8", "相邻宗地"), ("none", "所属小区（虚线）"),
-        ("#cfe8d5", "规划道路 / 绿地"),
-        *[(PIECE_COLOURS[k], CHECKS[k][0]) for k in ("overlap", "gap", "beyond", "planned")],
-    ]  # fmt: skip
+    """The page's legend; it holds the hatch patterns (maps.styles) the drawing refers to."""
+    items = [("#4a90d9", "本宗地"), ("#e8e8e8", "相邻宗地"), ("none", "所属小区（虚线）"),
+             ("#cfe8d5", "规划道路 / 绿地")]  # fmt: skip
     spans = "".join(f'<span><i style="background:{c}"></i>{_e(t)}</span>' for c, t in items)
-    return f'<p class="legend">{spans}</p>'
+    defs = "".join(piece_pattern_svg(f"piece-{kind}", kind) for kind in PIECE_STYLES)
+    for kind, label, style in piece_legend():
+        spans += (
+            f'<span><svg width="16" height="12" aria-hidden="true"><rect x="0.5" y="0.5" '
+            f'width="15" height="11" fill="url(#piece-{kind})" stroke="{style["colour"]}"/>'
+            f"</svg>{_e(label)}</span>"
+        )
+    return (
+        '<svg width="0" height="0" style="position:absolute" aria-hidden="true">'
+        f'<defs>{defs}</defs></svg><p class="legend">{spans}</p>'
+    )
 
 
 def _svg(checked: ParcelCheck) -> str:
@@ -501,11 +608,13 @@ def _svg(checked: ParcelCheck) -> str:
                       f'stroke="#1f3a5f" stroke-width="2" fill-rule="evenodd">'
                       f'<title>{_e(parcel["code"])}</title></path>')  # fmt: skip
     for piece in drawing["pieces"]:
-        colour = PIECE_COLOURS.get(piece["kind"], "#D55E00")
+        kind = piece["kind"] if piece["kind"] in PIECE_STYLES else "overlap"
+        colour = PIECE_STYLES[kind]["colour"]
         layers.append(
-            f'<path d="{path(piece["geometry"])}" fill="{colour}" fill-opacity="0.75" '
-            f'stroke="{colour}" stroke-width="1.5" fill-rule="evenodd"><title>'
-            f"{_e(piece['label'])} {piece['area_m2']:,.1f} m²</title></path>"
+            f'<path class="piece piece-{kind}" d="{path(piece["geometry"])}" '
+            f'fill="url(#piece-{kind})" stroke="{colour}" stroke-width="{PIECE_WEIGHT}" '
+            f'fill-rule="evenodd"><title>{_e(piece["label"])} {piece["area_m2"]:,.1f} m²'
+            "</title></path>"
         )
     for compound in drawing["compounds"]:
         layers.append(f'<path d="{path(compound["geometry"])}" fill="none" stroke="#222" '

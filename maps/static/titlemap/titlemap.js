@@ -10,6 +10,12 @@
  * (CompoundTiles), everything else from GeoJSON (DataLayer), limited to the view where the
  * layer is large. Every text that comes from data is written with textContent — never as
  * HTML — so a compound called <img onerror=…> is shown as those characters.
+ *
+ * Parcels (宗地, from zoom 15) answer clicks by their outline: alone, a popup with the
+ * parcel's figures and a link to its check page (/parcels/{code}); under a compound, the
+ * compound's card lists the parcels with their links. The parcel-check problem pieces
+ * (ProblemLayer) are fetched once, when that layer is first switched on — the county's batch
+ * run takes seconds — and the search box also finds parcels by their 19-character code.
  */
 (function (window) {
   'use strict';
@@ -104,6 +110,41 @@
     }
     return hit;
   }
+
+  // Even-odd point-in-polygon on GeoJSON rings ([[lon, lat], …]).
+  function ringsContain(rings, x, y) {
+    var hit = false;
+    rings.forEach(function (ring) {
+      for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+        var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+        if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) hit = !hit;
+      }
+    });
+    return hit;
+  }
+
+  function geometryContains(geometry, x, y) {
+    if (!geometry) return false;
+    if (geometry.type === 'Polygon') return ringsContain(geometry.coordinates, x, y);
+    if (geometry.type === 'MultiPolygon') {
+      return geometry.coordinates.some(function (polygon) { return ringsContain(polygon, x, y); });
+    }
+    return false;
+  }
+
+  // A parcel's compound codes: "a,b" in the map layer, a list elsewhere.
+  function codesOf(value) {
+    if (!value) return [];
+    return Array.isArray(value) ? value : String(value).split(',').filter(Boolean);
+  }
+
+  function m2(x) {
+    return x === null || x === undefined ? null
+      : Number(x).toLocaleString('zh-CN', { maximumFractionDigits: 2 }) + ' 平方米';
+  }
+
+  // A 宗地代码 or its start (county code first); a 28-character 不动产单元代码 holds one.
+  var PARCEL_CODE = /^[0-9]{6}[0-9A-Z]{0,22}$/;
 
   // -- compounds: vector tiles drawn on canvas -----------------------------------------------
 
@@ -323,6 +364,117 @@
     }
   });
 
+  // -- parcel-check problem pieces: asked for once, when the layer is first switched on ---------
+
+  var PIN_RADIUS = 5, PIN_REACH = 8; // px
+
+  var ProblemLayer = L.FeatureGroup.extend({
+    initialize: function (app, options) {
+      L.FeatureGroup.prototype.initialize.call(this, []);
+      this.app = app;
+      this.name = options.layer;
+      this.title = options.title || options.layer;
+      this.state = 'idle'; // idle → loading → loaded | error
+      this.count = 0;
+      this.seq = 0;
+      this.pinsBelow = app.config.pins_below_zoom || 16;
+      this.shapes = L.geoJSON(null, app.pieceOptions());
+      this.pins = L.layerGroup();
+      this.addLayer(this.shapes);
+    },
+
+    onAdd: function (map) {
+      L.FeatureGroup.prototype.onAdd.call(this, map);
+      map.on('zoomend', this.showPins, this);
+      this.showPins();
+      if (this.state === 'idle' || this.state === 'error') this.load();
+      else this.report();
+    },
+
+    onRemove: function (map) {
+      map.off('zoomend', this.showPins, this);
+      L.FeatureGroup.prototype.onRemove.call(this, map);
+      this.report(false);
+    },
+
+    // Pieces of a few m² vanish at low zoom: a pin marks each there.
+    showPins: function () {
+      if (!this._map) return;
+      var want = this._map.getZoom() < this.pinsBelow;
+      if (want && !this.hasLayer(this.pins)) this.addLayer(this.pins);
+      else if (!want && this.hasLayer(this.pins)) this.removeLayer(this.pins);
+    },
+
+    load: function () {
+      var app = this.app, self = this, seq = ++this.seq;
+      this.state = 'loading';
+      this.report();
+      app.getJSON(app.config.api.pieces + query({ county: app.county }), true).then(function (layer) {
+        if (seq !== self.seq) return;
+        var features = layer.features || [];
+        self.shapes.clearLayers();
+        self.pins.clearLayers();
+        self.shapes.addData(features);
+        features.forEach(function (f) { self.pins.addLayer(app.piecePin(f)); });
+        self.count = features.length;
+        self.state = 'loaded';
+        self.report();
+      }, function (error) {
+        if (seq !== self.seq) return;
+        self.state = 'error';
+        self.error = String(error.message || error);
+        self.report();
+      });
+    },
+
+    // The layer's state, in the panel's notices and beside its legend group.
+    report: function (on) {
+      var words = null, kind = null;
+      on = on === undefined ? !!this._map : on;
+      if (on && this.state === 'loading') {
+        words = '计算中… / computing…';
+        kind = 'busy';
+      } else if (on && this.state === 'error') {
+        words = '加载失败 / failed: ' + this.error + '（关闭后再打开此图层可重试 / switch it off and on to retry）';
+        kind = 'error';
+      } else if (on && this.state === 'loaded') {
+        words = this.count ? num(this.count) + ' 处 / pieces' : '未发现问题 / none found';
+      }
+      this.app.notice(this.name, words ? this.title + '：' + words : null, kind);
+      var badge = document.querySelector('[data-state-for="' + this.name + '"]');
+      if (badge) {
+        badge.textContent = words ? '（' + words.split(' / ')[0] + '）' : '';
+        badge.className = 'tm-legend-state' + (kind ? ' tm-notice-' + kind : '');
+      }
+    },
+
+    // The pieces under a point: inside their outline or, zoomed out, within reach of their pin.
+    // (Hit-tested here, like the parcels: the canvas of a higher pane takes the mouse.)
+    piecesAt: function (latlng) {
+      if (!this._map || this.state !== 'loaded') return [];
+      var map = this._map, found = [], pins = this.hasLayer(this.pins);
+      var here = map.latLngToContainerPoint(latlng);
+      this.shapes.eachLayer(function (l) {
+        var p = l.feature.properties;
+        if (l.getBounds().contains(latlng) && geometryContains(l.feature.geometry, latlng.lng, latlng.lat)) {
+          found.push(p);
+        } else if (pins && here.distanceTo(map.latLngToContainerPoint([p.lat, p.lon])) <= PIN_REACH) {
+          found.push(p);
+        }
+      });
+      return found;
+    },
+
+    // The pieces naming a parcel code (once loaded).
+    piecesOf: function (code) {
+      var found = [];
+      this.shapes.eachLayer(function (l) {
+        if ((l.feature.properties.parcels || []).indexOf(code) !== -1) found.push(l.feature.properties);
+      });
+      return found;
+    }
+  });
+
   // -- the app ---------------------------------------------------------------------------------
 
   function App(map, config) {
@@ -341,7 +493,7 @@
     this.waiting = [];
     this.settled = false;
     var panes = [['tm-context', 250, false], ['tm-compounds', 300, false], ['tm-planned', 410, false],
-      ['tm-complaints', 450, true], ['tm-selection', 460, false]];
+      ['tm-problems', 440, false], ['tm-complaints', 450, true], ['tm-selection', 460, false]];
     panes.forEach(function (p) {
       var pane = map.createPane(p[0]);
       pane.style.zIndex = p[1];
@@ -357,7 +509,8 @@
     this.renderers = {
       context: L.canvas({ pane: 'tm-context', padding: 0.3 }),
       planned: L.canvas({ pane: 'tm-planned', padding: 0.3 }),
-      complaints: L.canvas({ pane: 'tm-complaints', padding: 0.3, tolerance: 3 })
+      complaints: L.canvas({ pane: 'tm-complaints', padding: 0.3, tolerance: 3 }),
+      problems: L.canvas({ pane: 'tm-problems', padding: 0.3 })
     };
   }
 
@@ -383,7 +536,8 @@
     return params;
   };
 
-  App.prototype.getJSON = function (url) {
+  // `quiet`: the caller reports a failure itself.
+  App.prototype.getJSON = function (url, quiet) {
     var self = this;
     this.pending++;
     return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
@@ -397,7 +551,7 @@
         });
       })
       .catch(function (error) {
-        self.message(String(error.message || error), true);
+        if (!quiet) self.message(String(error.message || error), true);
         throw error;
       })
       .finally(function () { self.pending--; });
@@ -431,6 +585,8 @@
       });
     } else if (kind === 'empty') {
       layer = L.layerGroup();
+    } else if (kind === 'problems') {
+      layer = new ProblemLayer(this, options);
     } else {
       layer = new DataLayer(this, options, this.layerStyle(options.layer));
     }
@@ -532,6 +688,158 @@
     marker.on('mouseout', function () { app.hoverLock = false; });
   };
 
+  // -- parcel-check problem pieces and parcels: popups with links to the parcel pages ----------
+
+  App.prototype.parcelUrl = function (code) {
+    return fill(this.config.api.parcel_page, { code: code }) + query({ county: this.county });
+  };
+
+  App.prototype.parcelLink = function (code, words) {
+    var link = el('a', 'tm-link tm-parcel-link', words || '查看宗地核查 / open parcel checks');
+    link.href = this.parcelUrl(code);
+    link.setAttribute('data-code', code);
+    return link;
+  };
+
+  // A hatch tile per kind (maps.styles.hatch_marks: white marks on the kind's colour), taken by
+  // the canvas renderer as fillColor; the legend and the parcel page draw the same in SVG.
+  App.prototype.piecePattern = function (kind) {
+    this.piecePatterns = this.piecePatterns || {};
+    if (!this.piecePatterns[kind]) {
+      var st = this.styles, style = st.pieces[kind] || st.pieces.overlap, size = st.pattern_px;
+      var tile = document.createElement('canvas');
+      tile.width = tile.height = size;
+      var c = tile.getContext('2d');
+      c.globalAlpha = st.piece_fill_opacity;
+      c.fillStyle = style.colour;
+      c.fillRect(0, 0, size, size);
+      c.globalAlpha = 1;
+      c.strokeStyle = c.fillStyle = '#FFFFFF';
+      c.lineWidth = 1.2;
+      (st.piece_marks[kind] || []).forEach(function (mark) {
+        var v = mark[1];
+        c.beginPath();
+        if (mark[0] === 'line') {
+          c.moveTo(v[0], v[1]);
+          c.lineTo(v[2], v[3]);
+          c.stroke();
+        } else {
+          c.arc(v[0], v[1], v[2], 0, 2 * Math.PI);
+          c.fill();
+        }
+      });
+      this.piecePatterns[kind] = c.createPattern(tile, 'repeat');
+    }
+    return this.piecePatterns[kind];
+  };
+
+  App.prototype.pieceOptions = function () {
+    var app = this, st = this.styles;
+    return {
+      pane: 'tm-problems', renderer: this.renderers.problems, interactive: false,
+      style: function (f) {
+        var style = st.pieces[f.properties.kind] || st.pieces.overlap;
+        return { color: style.colour, weight: st.piece_weight, opacity: 1, fill: true,
+          fillColor: app.piecePattern(f.properties.kind), fillOpacity: 1, interactive: false };
+      }
+    };
+  };
+
+  App.prototype.piecePin = function (f) {
+    var p = f.properties, style = this.styles.pieces[p.kind] || this.styles.pieces.overlap;
+    // a ring, unlike the complaints' solid dots
+    return L.circleMarker([p.lat, p.lon], {
+      pane: 'tm-problems', renderer: this.renderers.problems, radius: PIN_RADIUS, color: style.colour,
+      weight: 3, opacity: 1, fillColor: '#FFFFFF', fillOpacity: 1, interactive: false
+    });
+  };
+
+  App.prototype.openPieces = function (pieces, latlng) {
+    var app = this, body = el('div', 'tm-popup tm-pieces');
+    pieces.forEach(function (p) { add(body, app.pieceBody(p)); });
+    L.popup({ maxWidth: 320, className: 'tm-piece-popup' }).setLatLng(latlng).setContent(body)
+      .openOn(this.map);
+  };
+
+  // What a piece is: kind, m², its parcels with links to their pages, the reasons.
+  App.prototype.pieceBody = function (p) {
+    var app = this, style = this.styles.pieces[p.kind] || {};
+    var body = el('div', 'tm-popup tm-piece');
+    add(body, el('h4', 'tm-piece-kind', p.label || style.label || p.kind),
+      el('div', 'tm-muted', style.label_en || ''));
+    var t = el('table', 'tm-table');
+    row(t, '面积', m2(p.area_m2));
+    if (p.width_m) row(t, '平均宽度', p.width_m + ' 米');
+    if (p.depth_m) row(t, '最远超出', p.depth_m + ' 米' + (p.side ? '（' + p.side + '侧）' : ''));
+    if (p.planned) row(t, '规划', p.planned + (p.planned_kind ? '（' + p.planned_kind + '）' : ''));
+    if (p.compound) row(t, '小区', p.compound);
+    row(t, '宗地', (p.parcels || []).join('、'));
+    add(body, t);
+    if (p.reasons && p.reasons.length) {
+      var list = el('ul', 'tm-list tm-piece-reasons');
+      p.reasons.forEach(function (reason) { add(list, el('li', null, reason)); });
+      add(body, list);
+    }
+    (p.parcels || []).forEach(function (code) {
+      add(body, app.parcelLink(code, '查看宗地核查 / open parcel checks：' + code));
+    });
+    return body;
+  };
+
+  App.prototype.piecesAt = function (latlng) {
+    var layer = this.layers.problems;
+    return layer ? layer.piecesAt(latlng) : [];
+  };
+
+  // The parcels of the parcel layer (drawn from zoom 15) under a point.
+  App.prototype.parcelsAt = function (latlng) {
+    var layer = this.layers.parcels, found = [];
+    if (!layer || !layer._map) return found;
+    layer.eachLayer(function (l) {
+      if (l.feature && l.getBounds().contains(latlng) &&
+          geometryContains(l.feature.geometry, latlng.lng, latlng.lat)) found.push(l.feature);
+    });
+    return found;
+  };
+
+  // One parcel's code and figures, with the link to its check page.
+  App.prototype.parcelBody = function (p) {
+    var labels = this.config.labels.land_use || {}, box = el('div', 'tm-parcel');
+    add(box, add(el('h4', null, '宗地 '), el('span', 'tm-parcel-code', p.code)));
+    var t = el('table', 'tm-table');
+    row(t, '所属小区', codesOf(p.compound_codes).join('、') || '未关联小区');
+    row(t, '地类', p.land_use ? (p.land_use + ' ' + (labels[p.land_use] || '')).trim() : null);
+    row(t, '权利性质', p.right_type);
+    row(t, '登记面积', m2(p.recorded_area_m2));
+    if (p.drawn_area_m2 !== undefined) row(t, '图形面积', m2(p.drawn_area_m2));
+    row(t, '欠缴出让金', p.premium_owed ? num(p.premium_owed) + ' 元' : '无');
+    var problems = this.layers.problems;
+    if (problems && problems.state === 'loaded') {
+      var pieces = problems.piecesOf(p.code);
+      row(t, '核查问题图斑', pieces.length ? pieces.map(function (x) { return x.label; }).join('、') : '无');
+    }
+    add(box, t, this.parcelLink(p.code));
+    return box;
+  };
+
+  App.prototype.openParcels = function (features, latlng) {
+    var app = this, body = el('div', 'tm-popup tm-parcels');
+    features.forEach(function (f) { add(body, app.parcelBody(f.properties)); });
+    this.select(features[0].geometry);
+    var popup = L.popup({ maxWidth: 320, className: 'tm-parcel-popup' }).setLatLng(latlng).setContent(body);
+    popup.on('remove', function () { if (!app.cardCode) app.select(null); });
+    popup.openOn(this.map);
+  };
+
+  // A parcel found by the search box: zoom to it, outline it, its popup with the link.
+  App.prototype.showParcel = function (f) {
+    var b = f.bbox, p = f.properties;
+    this.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {
+      maxZoom: 18, animate: false, paddingTopLeft: [340, 60], paddingBottomRight: [60, 60]
+    });
+    this.openParcels([f], L.latLng(p.lat, p.lon));
+  };
+
   // -- messages ---------------------------------------------------------------------------------
 
   App.prototype.message = function (text, isError) {
@@ -542,12 +850,17 @@
     box.hidden = !text;
   };
 
-  App.prototype.notice = function (name, text) {
-    if (text) this.notices[name] = text; else delete this.notices[name];
+  // `kind`: 'busy' or 'error' for a notice that is more than a remark.
+  App.prototype.notice = function (name, text, kind) {
+    if (text) this.notices[name] = { text: text, kind: kind || null }; else delete this.notices[name];
     if (!this.noticeBox) return;
     clear(this.noticeBox);
     var notices = this.notices;
-    Object.keys(notices).forEach(function (k) { add(this.noticeBox, el('div', null, notices[k])); }, this);
+    Object.keys(notices).forEach(function (k) {
+      var line = el('div', notices[k].kind ? 'tm-notice-' + notices[k].kind : null, notices[k].text);
+      if (k) line.setAttribute('data-notice', k);
+      add(this.noticeBox, line);
+    }, this);
   };
 
   // -- hover and click on compounds ------------------------------------------------------------
@@ -559,11 +872,17 @@
 
   App.prototype.onMove = function (e) {
     var tiles = this.layers.compounds;
-    if (this.hoverLock || !tiles || !tiles._map) return this.hideTip();
-    var f = tiles.hit(e.latlng);
-    if (!f) return this.hideTip();
-    var p = f.properties, body = el('div', 'tm-tip-body');
-    if (p.agg) {
+    if (this.hoverLock) return this.hideTip();
+    var pieces = this.piecesAt(e.latlng);
+    // over a piece, the piece is what a click opens: the compound is not offered
+    var f = !pieces.length && tiles && tiles._map ? tiles.hit(e.latlng) : null;
+    var parcels = f && f.properties.agg ? [] : this.parcelsAt(e.latlng);
+    if (!f && !parcels.length && !pieces.length) return this.hideTip();
+    var p = f ? f.properties : {}, body = el('div', 'tm-tip-body');
+    pieces.forEach(function (piece) {
+      add(body, el('strong', 'tm-tip-piece', piece.label + ' ' + (m2(piece.area_m2) || '')));
+    });
+    if (f && p.agg) {
       add(body, el('strong', null, '此处 ' + num(p.n) + ' 个小区'));
       Object.keys(this.styles.status).forEach(function (s) {
         if (p['n_' + s]) {
@@ -572,34 +891,48 @@
         }
       }, this);
       add(body, el('div', 'tm-muted', '点击放大'));
-    } else {
+    } else if (f) {
       add(body, el('strong', 'tm-tip-name', p.name),
         add(el('div'), swatch(this.statusColour(p.status), 'tm-swatch tm-swatch-small'),
           this.statusLabel(p.status) + (p.overdue ? ' · 逾期' : '')));
     }
+    parcels.forEach(function (parcel) {
+      add(body, el('div', 'tm-tip-parcel', '宗地 ' + parcel.properties.code));
+    });
     if (!this.tip) this.tip = L.tooltip({ direction: 'top', offset: [0, -8], className: 'tm-tip' });
     this.tip.setLatLng(e.latlng).setContent(body);
     if (!this.map.hasLayer(this.tip)) this.tip.openOn(this.map);
     this.map.getContainer().style.cursor = 'pointer';
   };
 
+  // A problem piece opens what it is; a compound opens its card (listing its parcels, those
+  // under the click first); a parcel outside every compound opens a popup with its figures
+  // and the link to its page.
   App.prototype.onClick = function (e) {
     var tiles = this.layers.compounds;
-    if (this.hoverLock || !tiles || !tiles._map) return;
-    var f = tiles.hit(e.latlng);
-    if (!f) return;
-    if (f.properties.agg) {
+    if (this.hoverLock) return;
+    var pieces = this.piecesAt(e.latlng);
+    if (pieces.length) return this.openPieces(pieces, e.latlng);
+    var f = tiles && tiles._map ? tiles.hit(e.latlng) : null;
+    if (f && f.properties.agg) {
       this.map.setView(e.latlng, Math.min(this.map.getZoom() + 2, 18));
-    } else {
-      this.openCard(f.properties.code);
+      return;
+    }
+    var parcels = this.parcelsAt(e.latlng);
+    if (f) {
+      this.openCard(f.properties.code, false, parcels.map(function (x) { return x.properties; }));
+    } else if (parcels.length) {
+      this.openParcels(parcels, e.latlng);
     }
   };
 
   // -- the card -------------------------------------------------------------------------------------
 
-  App.prototype.openCard = function (code, zoomTo) {
+  // `clicked`: the parcels (properties) under the click that opened the card.
+  App.prototype.openCard = function (code, zoomTo, clicked) {
     var app = this;
     this.cardCode = code;
+    this.cardClicked = clicked || [];
     var url = fill(this.config.api.card, { code: code }) + query({ county: this.county, as_of: this.asOf });
     return this.getJSON(url).then(function (card) {
       if (app.cardCode !== code) return;
@@ -692,6 +1025,9 @@
     row(basics, '已售套数', num(card.units_sold));
     row(basics, '占地面积', card.area_m2 === null ? null : num(card.area_m2) + ' 平方米');
     add(body, el('h4', null, '基本情况'), basics);
+    this.cardParcels = el('div', 'tm-card-parcels');
+    add(body, this.cardParcels);
+    this.loadCardParcels(card.code);
 
     if (ledger) {
       var t = el('table', 'tm-table');
@@ -748,6 +1084,40 @@
       this.legend.classList.add('tm-collapsed');
       this.legendFolded = true;
     }
+  };
+
+  // The compound's parcels in its card, each with its link; those under the click come first
+  // (and those under it that are not the compound's are listed too).
+  App.prototype.loadCardParcels = function (code) {
+    var app = this, box = this.cardParcels, clicked = this.cardClicked || [];
+    var url = this.config.api.parcels + query({ county: this.county, compound: code, limit: 200 });
+    this.getJSON(url, true).then(function (fc) {
+      if (app.cardCode !== code || app.cardParcels !== box) return;
+      var under = clicked.map(function (p) { return p.code; });
+      var own = fc.features.map(function (f) { return f.properties; });
+      var ownCodes = own.map(function (p) { return p.code; });
+      var items = clicked.filter(function (p) { return ownCodes.indexOf(p.code) === -1; })
+        .concat(own.slice().sort(function (a, b) {
+          return (under.indexOf(b.code) !== -1) - (under.indexOf(a.code) !== -1);
+        }));
+      add(box, el('h4', null, '宗地（' + fc.numberMatched + '）'));
+      if (!items.length) add(box, el('p', 'tm-flag', '该小区未关联任何宗地'));
+      var list = el('ul', 'tm-parcel-list');
+      items.forEach(function (p) {
+        var item = add(el('li'), el('span', 'tm-parcel-code', p.code), ' ',
+          el('span', 'tm-muted', m2(p.recorded_area_m2) || ''));
+        if (under.indexOf(p.code) !== -1) add(item, ' ', el('span', 'tm-badge tm-badge-here', '点击处'));
+        if (ownCodes.indexOf(p.code) === -1) add(item, ' ', el('span', 'tm-muted', '（未关联本小区）'));
+        add(item, app.parcelLink(p.code));
+        add(list, item);
+      });
+      add(box, list);
+      if (fc.numberMatched > fc.numberReturned) {
+        add(box, el('div', 'tm-muted', '只列出前 ' + fc.numberReturned + ' 宗'));
+      }
+    }, function (error) {
+      if (app.cardCode === code) add(box, el('p', 'tm-error', '宗地加载失败 / parcels failed: ' + error.message));
+    });
   };
 
   // -- panels -------------------------------------------------------------------------------------
@@ -828,8 +1198,8 @@
     // search
     var search = el('input', 'tm-search');
     search.type = 'search';
-    search.placeholder = '搜索小区名称或编号';
-    search.setAttribute('aria-label', '搜索小区');
+    search.placeholder = '搜索小区名称、编号或宗地代码';
+    search.setAttribute('aria-label', '搜索小区或宗地 / search compounds or parcels');
     this.results = el('ul', 'tm-results');
     var timer = null;
     search.addEventListener('input', function () {
@@ -978,7 +1348,7 @@
     this.dateInput.value = this.asOf || today || '';
     this.apply();
     this.loadFigures();
-    if (this.cardCode) this.openCard(this.cardCode);
+    if (this.cardCode) this.openCard(this.cardCode, false, this.cardClicked);
   };
 
   // Filters or date changed: redraw compounds and overlaps, recount.
@@ -1011,15 +1381,38 @@
     }, function () {});
   };
 
+  // Compounds by name or code; parcels too when the text looks like a 宗地代码 (or its start).
+  // Choosing a parcel zooms to it and opens its popup with the link to its check page.
   App.prototype.search = function (text, jump) {
     var app = this, q = (text || '').trim(), list = this.results;
     if (!q) { clear(list); return; }
     var seq = (this.searchSeq = (this.searchSeq || 0) + 1);
     var url = this.config.api.compounds + query({ county: this.county, q: q, limit: 20, as_of: this.asOf });
-    this.getJSON(url).then(function (fc) {
+    var code = q.toUpperCase(), parcels = null;
+    if (PARCEL_CODE.test(code)) {
+      var prefix = code.length === 28 ? code.slice(0, 19) : code;
+      parcels = this.getJSON(this.config.api.parcels + query({ county: this.county, q: prefix, limit: 10 }));
+    }
+    Promise.all([this.getJSON(url), parcels]).then(function (found) {
       if (seq !== app.searchSeq) return;
+      var fc = found[0], pc = found[1];
       clear(list);
-      if (!fc.features.length) add(list, el('li', 'tm-muted', '没有找到“' + q + '”'));
+      if (pc) {
+        pc.features.forEach(function (f) {
+          var p = f.properties, item = el('li', 'tm-result tm-result-parcel');
+          item.tabIndex = 0;
+          add(item, el('span', 'tm-result-kind', '宗地 '), el('span', 'tm-result-name', p.code),
+            el('span', 'tm-muted', ' ' + (codesOf(p.compound_codes).join('、') || '未关联小区')));
+          function go() { app.showParcel(f); }
+          item.addEventListener('click', go);
+          item.addEventListener('keydown', function (e) { if (e.key === 'Enter') go(); });
+          add(list, item);
+        });
+        if (pc.numberMatched > pc.numberReturned) {
+          add(list, el('li', 'tm-muted', '宗地共 ' + num(pc.numberMatched) + ' 宗，只列出前 ' + pc.numberReturned + ' 宗'));
+        }
+      }
+      if (!fc.features.length && !(pc && pc.features.length)) add(list, el('li', 'tm-muted', '没有找到“' + q + '”'));
       fc.features.forEach(function (f) {
         var p = f.properties, item = el('li', 'tm-result');
         item.tabIndex = 0;
@@ -1033,7 +1426,9 @@
       if (fc.numberMatched > fc.numberReturned) {
         add(list, el('li', 'tm-muted', '共 ' + num(fc.numberMatched) + ' 个，只列出前 ' + fc.numberReturned + ' 个'));
       }
-      if (jump && fc.features.length) app.openCard(fc.features[0].properties.code, true);
+      if (!jump) return;
+      if (pc && pc.features.length) app.showParcel(pc.features[0]);
+      else if (fc.features.length) app.openCard(fc.features[0].properties.code, true);
     }, function () {});
   };
 
