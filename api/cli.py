@@ -259,14 +259,38 @@ def import_layer(
         bool, typer.Option(help="只导入无误的要素 / import the good features only")
     ] = False,
     crs: Annotated[str | None, typer.Option(help="坐标系，如 EPSG:4544 / the file's CRS")] = None,
+    trust: Annotated[
+        str | None,
+        typer.Option(
+            help="界址点文件头与坐标不符时以谁为准：header|coordinates / which wins when "
+            "a coordinate file's header and coordinates disagree"
+        ),
+    ] = None,
+    gcj02: Annotated[
+        bool,
+        typer.Option(
+            "--gcj02",
+            help="坐标描自高德/腾讯地图（GCJ-02），换算为 CGCS2000（约 1 米）"
+            " / lon/lat traced on Gaode or Tencent maps: correct to CGCS2000 (≈1 m)",
+        ),
+    ] = False,
+    parameters: Annotated[
+        str | None,
+        typer.Option(
+            help="西安80/北京54 → CGCS2000 七参数 dx,dy,dz,rx,ry,rz,k（米、秒、ppm）/ "
+            "seven parameters for Xi'an 1980 / Beijing 1954"
+        ),
+    ] = None,
 ) -> None:
-    """导入图层文件（GPKG/Shapefile zip/GeoJSON/DXF/CSV）/ import a spatial file, all or nothing."""
+    """导入图层文件（GPKG/Shapefile zip/GeoJSON/DXF/CSV/界址点坐标 TXT）/ import a spatial file,
+    all or nothing."""
     from geo.db import get_engine
     from geo.importer import import_file
 
     with progress_bar() as progress:
         report = import_file(get_engine(), path, county or get_settings().county, layer,
-                             partial=partial, crs=crs, progress=progress)  # fmt: skip
+                             partial=partial, crs=crs, progress=progress, trust=trust,
+                             gcj02=gcj02, parameters=parameters)  # fmt: skip
     finish(report.lines(), report.committed)
 
 
@@ -313,17 +337,38 @@ def ledger_export(
 @app.command("export")
 def export_layer(
     layer: Annotated[str, typer.Argument(help="compounds | parcels")],
-    path: Annotated[Path, typer.Argument(help="输出文件 .gpkg 或 .geojson / output file")],
+    path: Annotated[Path, typer.Argument(help="输出文件 .gpkg、.geojson 或 .txt / output file")],
     county: Annotated[str | None, county_option()] = None,
     names: Annotated[str, typer.Option(help="字段名 zh | en / field names")] = "zh",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="gpkg | geojson | boundary-txt（界址点坐标交换格式）；缺省按"
+            "文件后缀 / default: by the file's suffix",
+        ),
+    ] = None,
+    codes: Annotated[
+        list[str] | None,
+        typer.Option("--codes", help="只导出这些编号（逗号分隔，可重复）/ only these codes"),
+    ] = None,
+    township: Annotated[
+        str | None, typer.Option(help="只导出该乡镇（代码或名称）/ only this township")
+    ] = None,
+    utf8: Annotated[
+        bool, typer.Option("--utf8", help="TXT 用 UTF-8（缺省 GBK）/ UTF-8 TXT (default GBK)")
+    ] = False,
 ) -> None:
-    """导出小区或宗地图层 / export compounds or parcels as GeoPackage or GeoJSON (EPSG:4490)."""
+    """导出小区或宗地 / export compounds or parcels: GeoPackage, GeoJSON (EPSG:4490) or the land
+    office's boundary coordinate TXT (county GK zone)."""
     from geo.db import get_engine
     from geo.exports import export_layer as write_layer
 
+    chosen = [c for value in codes or [] for c in value.replace("，", ",").split(",") if c.strip()]
     with progress_bar() as progress:
-        written = write_layer(get_engine(), county or get_settings().county, layer, path,
-                              names=names, progress=progress)  # fmt: skip
+        written = write_layer(get_engine(), county or get_settings().county, layer, path, fmt,
+                              names=names, progress=progress, codes=chosen or None,
+                              township=township, utf8=utf8)  # fmt: skip
     out.print(f"已导出 / written: {written}")
 
 

@@ -1,4 +1,6 @@
-"""Compounds and parcels as GeoPackage or GeoJSON, with the ledger fields, in EPSG:4490.
+"""Compounds and parcels as GeoPackage or GeoJSON, with the ledger fields, in EPSG:4490 — or as
+the land office's boundary coordinate TXT (`boundary-txt`, see `geo.boundary_txt`), in the
+county's Gauss-Krüger zone. Any format can be narrowed to some codes or one township.
 
 Field names are Chinese (`names="zh"`, what the county's GIS users read) or English
 (`names="en"`, the same keys as /api/compounds). Dates travel as ISO text (2026-12-31), which
@@ -7,23 +9,29 @@ the CRS member naming EPSG:4490 (CGCS2000), so it is not silently taken for WGS8
 are within centimetres, which web maps may ignore.
 """
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from geo import TitlemapError
+from geo.boundary_txt import TxtFeature, county_header
+from geo.boundary_txt import write as write_txt
 from geo.compounds import NOT_ON_LEDGER, get_county, status_labels_sql
-from geo.crs import STORAGE_EPSG, sql_area
+from geo.crs import FIRST_ZONE, STORAGE_EPSG, sql_area, to_projected, zone_of_epsg
 from geo.model import BLOCKER_LABELS
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total), as geo.ledger_sheet
 
 LAYERS = ("compounds", "parcels")
 FORMATS = {"gpkg": "GPKG", "geojson": "GeoJSON"}
-MEDIA_TYPES = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json"}
+BOUNDARY_TXT = "boundary-txt"
+MEDIA_TYPES = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json",
+               BOUNDARY_TXT: "text/plain"}  # fmt: skip
+SUFFIXES = {".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".txt": BOUNDARY_TXT}
 
 # (English, Chinese) field names, in file order.
 COMPOUND_FIELDS = (
@@ -60,9 +68,12 @@ def _blocker_labels_sql(column: str) -> str:
     )
 
 
-def _compounds_sql(epsg: int) -> str:
+def compound_select(epsg: int) -> str:
+    """SELECT … FROM … of every compound field (COMPOUND_FIELDS, plus id, township_code and
+    geom), without WHERE: shared by the exports and the OGC API (geo.features)."""
     return f"""
-        SELECT c.code, c.name, c.address, t.name AS township, d.name AS developer,
+        SELECT c.id, c.code, c.name, c.address, t.name AS township, t.code AS township_code,
+               d.name AS developer,
                d.credit_code AS developer_credit_code,
                d.credit_status AS developer_credit_status, c.buildings, c.units_sold,
                to_char(c.sold_on, 'YYYY-MM-DD') AS sold_on,
@@ -91,12 +102,15 @@ def _compounds_sql(epsg: int) -> str:
         LEFT JOIN ledger_entry e ON e.compound_id = c.id
         LEFT JOIN township t ON t.id = c.township_id
         LEFT JOIN developer d ON d.id = c.developer_id
-        WHERE c.county_code = :county
-        ORDER BY c.code
     """
 
 
-def _parcels_sql(epsg: int) -> str:
+def _compounds_sql(epsg: int, where: str = "") -> str:
+    return f"{compound_select(epsg)} WHERE c.county_code = :county {where} ORDER BY c.code"
+
+
+def parcel_select(epsg: int) -> str:
+    """SELECT … FROM … of every parcel field (PARCEL_FIELDS plus geom), without WHERE."""
     # A parcel shared by several compounds lists them all, with their statuses, in code order.
     return f"""
         SELECT p.code, p.recorded_area_m2::float8 AS recorded_area_m2,
@@ -119,23 +133,77 @@ def _parcels_sql(epsg: int) -> str:
             LEFT JOIN ledger_entry e ON e.compound_id = c.id
             WHERE cp.parcel_id = p.id
         ) l ON true
-        WHERE p.county_code = :county
-        ORDER BY p.code
     """
 
 
-def layer_frame(engine: Engine, county: str, layer: str, names: str = "zh") -> gpd.GeoDataFrame:
-    """The layer as a GeoDataFrame in EPSG:4490 with Chinese or English field names."""
+def _parcels_sql(epsg: int, where: str = "") -> str:
+    return f"{parcel_select(epsg)} WHERE p.county_code = :county {where} ORDER BY p.code"
+
+
+def _selection(
+    conn: Connection, county: str, layer: str, codes, township: str | None
+) -> tuple[str, dict]:
+    """SQL narrowing the layer to `codes` and/or a township (code or name), and its params."""
+    alias = "c" if layer == "compounds" else "p"
+    clauses, params = [], {}
+    if codes:
+        params["codes"] = sorted({str(c).strip() for c in codes if str(c).strip()})
+        clauses.append(f"AND {alias}.code = ANY(:codes)")
+        table = "compound" if layer == "compounds" else "parcel"
+        known = set(
+            conn.execute(
+                text(f"SELECT code FROM {table} WHERE county_code = :c AND code = ANY(:codes)"),
+                {"c": county, "codes": params["codes"]},
+            ).scalars()
+        )
+        unknown = [c for c in params["codes"] if c not in known]
+        if unknown:
+            raise TitlemapError(
+                f"没有这些编号 / unknown codes: {'、'.join(unknown[:10])}"
+                + (f" 等 {len(unknown)} 个" if len(unknown) > 10 else "")
+            )
+    if township:
+        found = conn.execute(
+            text("SELECT id FROM township WHERE county_code = :c AND (code = :t OR name = :t)"),
+            {"c": county, "t": township.strip()},
+        ).scalars().all()  # fmt: skip
+        if len(found) != 1:
+            why = "没有这个乡镇" if not found else "乡镇名称不唯一，请用代码"
+            raise TitlemapError(f"{why} / unknown or ambiguous township: {township}")
+        params["township_id"] = found[0]
+        if layer == "compounds":
+            clauses.append("AND c.township_id = :township_id")
+        else:  # a parcel belongs where its inside point lies
+            clauses.append(
+                "AND EXISTS (SELECT 1 FROM township tw WHERE tw.id = :township_id "
+                "AND ST_Covers(tw.geom, ST_PointOnSurface(p.geom)))"
+            )
+    return " ".join(clauses), params
+
+
+def layer_frame(
+    engine: Engine,
+    county: str,
+    layer: str,
+    names: str = "zh",
+    *,
+    codes: list[str] | None = None,
+    township: str | None = None,
+) -> gpd.GeoDataFrame:
+    """The layer as a GeoDataFrame in EPSG:4490 with Chinese or English field names, narrowed
+    to `codes` and/or a `township` (code or name) when given."""
     if layer not in LAYERS:
         raise TitlemapError(f"未知图层 / unknown layer {layer!r}: {' / '.join(LAYERS)}")
     if names not in ("zh", "en"):
         raise TitlemapError(f"字段名应为 zh 或 en / names must be zh or en: {names!r}")
     with engine.connect() as conn:
         info = get_county(conn, county)
-        sql = _compounds_sql(info.epsg) if layer == "compounds" else _parcels_sql(info.epsg)
+        where, params = _selection(conn, county, layer, codes, township)
+        build = _compounds_sql if layer == "compounds" else _parcels_sql
         frame = gpd.read_postgis(
-            text(sql), conn, geom_col="geom", crs=STORAGE_EPSG, params={"county": county}
-        )
+            text(build(info.epsg, where)), conn, geom_col="geom", crs=STORAGE_EPSG,
+            params={"county": county, **params},
+        )  # fmt: skip
     fields = COMPOUND_FIELDS if layer == "compounds" else PARCEL_FIELDS
     frame = frame[[en for en, _ in fields] + ["geom"]]
     for column in INTEGER_FIELDS & set(frame.columns):
@@ -154,19 +222,33 @@ def export_layer(
     *,
     names: str = "zh",
     progress: Progress | None = None,
+    codes: list[str] | None = None,
+    township: str | None = None,
+    utf8: bool = False,
 ) -> Path:
-    """Write `layer` (compounds | parcels) of `county` to `path` as gpkg or geojson.
+    """Write `layer` (compounds | parcels) of `county` to `path` as gpkg, geojson or
+    boundary-txt (GBK unless `utf8`), all of it or the given `codes` / `township`.
 
     `fmt` defaults to the file's suffix. The GeoPackage layer is named after the layer.
     """
     path = Path(path)
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt not in FORMATS:
-        raise TitlemapError(f"不支持的格式 / unsupported format {fmt!r}: gpkg 或 / or geojson")
+    fmt = (fmt or SUFFIXES.get(path.suffix.lower(), path.suffix.lstrip("."))).lower()
+    if fmt not in (*FORMATS, BOUNDARY_TXT):
+        raise TitlemapError(
+            f"不支持的格式 / unsupported format {fmt!r}: gpkg、geojson 或 / or {BOUNDARY_TXT}"
+        )
     if progress is not None:
         progress("query", 0, None)
-    frame = layer_frame(engine, county, layer, names)
+    frame = layer_frame(engine, county, layer, "en" if fmt == BOUNDARY_TXT else names,
+                        codes=codes, township=township)  # fmt: skip
     count = len(frame)
+    if fmt == BOUNDARY_TXT:
+        if not count:
+            raise TitlemapError("没有要导出的要素 / nothing to export")
+        _write_boundary_txt(engine, county, layer, frame, path, utf8)
+        if progress is not None:
+            progress("write", count, count)
+        return path
     if progress is not None:
         progress("write", 0, count)
     if path.exists():
@@ -184,3 +266,29 @@ def export_layer(
     if progress is not None:
         progress("write", count, count)
     return path
+
+
+LAND_CLASS = re.compile(r"^\d{2}(\d{2})?[A-Z]?$")  # 地类编码 such as 07, 0701, 0701A
+
+
+def _plain(value) -> str:
+    """Text of a cell; "" for NULL (None or NaN from pandas)."""
+    return "" if value is None or value != value else str(value).strip()
+
+
+def _write_boundary_txt(engine: Engine, county: str, layer: str, frame, path: Path, utf8: bool):
+    """The boundary coordinate TXT, in the county's GK zone without prefix (带号 says it)."""
+    with engine.connect() as conn:
+        info = get_county(conn, county)
+    zone, _ = zone_of_epsg(info.epsg)
+    geoms = to_projected(frame.geometry.to_numpy(), 4534 + zone - FIRST_ZONE)
+    features = []
+    for row, geom in zip(frame.itertuples(index=False), geoms, strict=True):
+        if layer == "compounds":
+            use, land_class, name = "", "", _plain(row.name)
+        else:
+            value = _plain(row.land_use)
+            use, land_class = ("", value) if LAND_CLASS.match(value) else (value, "")
+            name = _plain(row.compound_names)
+        features.append(TxtFeature(row.code, name, use, land_class, geom))
+    write_txt(features, path, county_header(f"{info.name}（titlemap）", zone), utf8=utf8)

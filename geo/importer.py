@@ -12,6 +12,9 @@ Everything happens in one transaction: with any feature refused nothing is writt
 travel by COPY into a temporary table and one INSERT … ON CONFLICT DO UPDATE, so 100 000
 features take seconds. Blank cells never erase what the database holds; the boundary layer
 replaces the county's outline with the union of the file's polygons.
+
+A polygon layer whose features sit in a GCJ-02 offset from the county's own compounds and
+parcels (traced on Gaode/Tencent maps) gets a warning in the report suggesting `gcj02`.
 """
 
 import re
@@ -30,10 +33,20 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from geo import TitlemapError
-from geo.crs import measuring_epsg, reproject, to_projected
-from geo.layers import FIELDS, LAYERS, POINT_LAYERS, LayerData, Limits, read_layer
+from geo.crs import measuring_epsg, reproject, to_projected, zone_of_epsg
+from geo.datums import check_convention, gcj_offset
+from geo.layers import (
+    FIELDS,
+    LAYERS,
+    POINT_LAYERS,
+    ImportOptions,
+    LayerData,
+    Limits,
+    read_layer,
+)
 from geo.load import copy_rows, ewkb
 from geo.model import PLANNED_AREA_LABELS
+from geo.settings import get_settings
 
 COUNTY_MARGIN_M = 500.0
 LISTED = 30  # refusals and repairs shown by `lines()`; `to_dict()` keeps up to JSON_LISTED
@@ -60,6 +73,7 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    warnings: list[str] = field(default_factory=list)  # worth a look, not refusals
     repaired: list[tuple[str, str]] = field(default_factory=list)  # (feature id, what)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (feature id or row, why)
     partial: bool = False
@@ -88,6 +102,7 @@ class ImportReport:
             f"坐标系 / CRS: {self.crs} — {self.crs_note}",
         ]
         out += [f"说明 / note: {note}" for note in self.notes]
+        out += [f"警告 / warning: {warning}" for warning in self.warnings]
         out.append(
             f"新增 / added {self.added}，更新 / updated {self.updated}，"
             f"未变 / unchanged {self.unchanged}"
@@ -730,6 +745,53 @@ def _quiet(stage: str, done: int, total: int) -> None:
     pass
 
 
+TRUSTS = ("header", "coordinates")
+OFFSET_LAYERS = frozenset({"compounds", "parcels", "planned"})
+
+
+def import_options(
+    place: Place, trust: str | None = None, gcj02: bool = False, parameters: str | None = None
+) -> ImportOptions:
+    """The caller's choices plus the county's: settings' parameters, its place on the map."""
+    trust = (trust or "").strip().lower() or None
+    if trust is not None and trust not in TRUSTS:
+        raise TitlemapError(
+            f"trust 应为 header（按文件头）或 coordinates（按坐标）：收到 {trust!r} / trust must "
+            "be header or coordinates"
+        )
+    settings = get_settings()
+    bounds = tuple(place.boundary.bounds) if place.boundary is not None else None
+    lon = (bounds[0] + bounds[2]) / 2 if bounds else None
+    if lon is None and place.epsg is not None:
+        lon = zone_of_epsg(place.epsg)[0] * 3.0
+    return ImportOptions(
+        trust=trust, gcj02=gcj02, parameters=(parameters or "").strip() or None,
+        county_parameters=settings.datum_parameters,
+        convention=check_convention(settings.helmert_convention),
+        county_lon=lon, county_bounds=bounds,
+    )  # fmt: skip
+
+
+def _offset_warning(conn: Connection, county: str, place: Place, geoms, report) -> None:
+    """Warn when the file sits in a GCJ-02 offset from the county's own polygons."""
+    present = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(present) or place.epsg is None:
+        return
+    minx, miny, maxx, maxy = shapely.total_bounds(present)
+    reference = conn.execute(
+        text(
+            "SELECT ST_AsBinary(geom) FROM compound WHERE county_code = :c AND geom && "
+            "ST_Expand(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490), 0.02) UNION ALL "
+            "SELECT ST_AsBinary(geom) FROM parcel WHERE county_code = :c AND geom && "
+            "ST_Expand(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490), 0.02) LIMIT 20000"
+        ),
+        {"c": county, "x0": minx, "y0": miny, "x1": maxx, "y1": maxy},
+    ).scalars()
+    found = gcj_offset(present, shapely.from_wkb([bytes(r) for r in reference]), place.epsg)
+    if found is not None:
+        report.warnings.append(found.warning())
+
+
 def import_file(
     engine: Engine,
     path: str | Path,
@@ -742,8 +804,16 @@ def import_file(
     source: str | None = None,
     limits: Limits | None = None,
     source_layer: str | None = None,
+    trust: str | None = None,
+    gcj02: bool = False,
+    parameters: str | None = None,
 ) -> ImportReport:
     """Import `path` into `layer` of `county`; see the module's docstring.
+
+    `trust` ("header" | "coordinates") settles a coordinate file whose header and coordinates
+    disagree; `gcj02` corrects lon/lat traced on Gaode/Tencent maps; `parameters` are the
+    seven Xi'an 1980 / Beijing 1954 → CGCS2000 parameters (else the file's, else the county's
+    TITLEMAP_DATUM_PARAMETERS).
 
     Raises TitlemapError when the file as a whole cannot be used (unreadable, unsafe zip,
     CRS that cannot be told, swapped axes, no code column); problems of single features go
@@ -757,9 +827,10 @@ def import_file(
     progress("读取 / reading", 0, 0)
     with engine.connect() as conn:
         place = county_place(conn, county)
+    options = import_options(place, trust=trust, gcj02=gcj02, parameters=parameters)
     data = read_layer(
         path, layer, county_epsg=place.epsg, crs=crs, limits=limits, source=source,
-        source_layer=source_layer,
+        source_layer=source_layer, options=options,
     )  # fmt: skip
     n = len(data.frame)
     report = ImportReport(
@@ -773,6 +844,8 @@ def import_file(
     try:
         with engine.connect() as conn, conn.begin() as tx:
             place = county_place(conn, county)  # again, inside the transaction
+            if layer in OFFSET_LAYERS and not gcj02:
+                _offset_warning(conn, county, place, geoms, report)
             if layer != "boundary":
                 _inside_county(geoms, place, rows, report.notes)
                 _codes(data, county, rows)

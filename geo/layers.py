@@ -1,10 +1,14 @@
 """Reading outline files from surveyors and CAD offices, safely, into one shape.
 
 `read_layer(path, layer, county_epsg=…)` opens a GeoPackage, a zipped (or loose) Shapefile,
-GeoJSON, DXF or a CSV of points, picks the reader by the file's kind (`READERS`, a small
-registry: a later format registers itself with `register`), decides the source CRS — the
-file's own, the caller's `crs`, or one inferred from the coordinate ranges, always said in
-words — and maps Chinese or English column headers to titlemap's fields (`FIELDS`).
+GeoJSON, DXF, a CSV of points or the land office's boundary coordinate TXT
+(`geo.boundary_txt`), picks the reader by the file's kind (`READERS`, a small registry: a
+later format registers itself with `register`), decides the source CRS — the file's own, the
+caller's `crs`, or one inferred from the coordinate ranges, always said in words — and maps
+Chinese or English column headers to titlemap's fields (`FIELDS`). `ImportOptions` carries
+what the caller says beyond a CRS: which of a TXT's header and coordinates to trust, seven
+parameters for Xi'an 1980 / Beijing 1954 (refused without them), GCJ-02 correction
+(`geo.datums`).
 
 It returns a `LayerData`: the features with canonical column names, geometries still in the
 source CRS (`LayerData.crs.to_storage` moves them to EPSG:4490), and notes on what was assumed.
@@ -40,6 +44,16 @@ from pyproj.exceptions import CRSError
 
 from geo import TitlemapError
 from geo.crs import FIRST_ZONE, LAST_ZONE, STORAGE_EPSG, zone_of_epsg
+from geo.datums import (
+    GCJ_NOTE,
+    XY,
+    gcj02_geometries,
+    missing_parameters,
+    old_datum_of_crs,
+    old_datum_transformer,
+    parse_helmert,
+    settings_helmert,
+)
 
 # -- layers and their fields ------------------------------------------------------------------
 
@@ -67,8 +81,9 @@ CODE_WORDS = ("编号", "代码", "编码", "code", "id")
 FIELDS: dict[str, tuple[Field, ...]] = {
     "compounds": (
         Field("code", ("小区编号", "小区代码", "项目编号", "项目代码", "xmbh", "compound_code",
-                       *CODE_WORDS), "编号"),
-        Field("name", ("小区名称", "项目名称", "小区名", "名称", "xmmc", "name"), "名称"),
+                       *CODE_WORDS, "地块编号"), "编号"),
+        Field("name", ("小区名称", "项目名称", "小区名", "名称", "xmmc", "name", "地块名称"),
+              "名称"),
         Field("address", ("地址", "小区地址", "项目地址", "坐落", "address", "addr"), "地址"),
         Field("township", ("乡镇代码", "街道代码", "所属乡镇", "乡镇街道", "乡镇（街道）", "乡镇",
                            "街道", "乡镇名称", "township_code", "township_name", "township",
@@ -86,12 +101,12 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     ),
     "parcels": (
         Field("code", ("宗地代码", "宗地编码", "宗地号", "地籍号", "zddm", "parcel_code",
-                       *CODE_WORDS), "宗地代码"),
+                       *CODE_WORDS, "地块编号"), "宗地代码"),
         Field("area", ("登记面积", "宗地面积", "土地面积", "用地面积", "批准面积", "面积", "zdmj",
-                       "recorded_area_m2", "recorded_area", "area_m2", "area_ha", "area"),
-              "面积"),
-        Field("land_use", ("地类", "地类编码", "地类代码", "土地用途", "用途", "tdyt", "dlbm",
-                           "land_use"), "地类"),
+                       "recorded_area_m2", "recorded_area", "area_m2", "area_ha", "area",
+                       "地块面积"), "面积"),
+        Field("land_use", ("地类", "地块用途", "地类编码", "地类代码", "土地用途", "用途", "tdyt",
+                           "dlbm", "land_use"), "地类"),
         Field("right_type", ("权利性质", "使用权类型", "取得方式", "供地方式", "权利类型", "qlxz",
                              "right_type"), "权利性质"),
         Field("premium_due", ("应缴出让金", "应缴土地出让金", "应缴出让价款", "出让金",
@@ -176,11 +191,25 @@ class RawLayer:
     refs: list[str] | None = None  # how to point at each feature ("第 3 行"); default "要素 N"
 
 
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the caller says about a file's coordinates beyond its CRS."""
+
+    trust: str | None = None  # "header" | "coordinates": which wins when they disagree
+    gcj02: bool = False  # lon/lat traced on Gaode/Tencent maps: correct to CGCS2000
+    parameters: str | None = None  # seven parameters for Xi'an 1980 / Beijing 1954
+    county_parameters: str | None = None  # TITLEMAP_DATUM_PARAMETERS
+    convention: str = "position_vector"  # TITLEMAP_HELMERT_CONVENTION
+    county_lon: float | None = None  # the county's centre, for its zone
+    county_bounds: tuple[float, float, float, float] | None = None  # lon/lat box
+
+
 @dataclass
 class ReadContext:
     layer: str
     limits: Limits
     source_layer: str | None = None
+    options: ImportOptions = field(default_factory=ImportOptions)
 
 
 @dataclass(frozen=True)
@@ -190,6 +219,18 @@ class Reader:
     suffixes: tuple[str, ...]
     read: Callable[[Path, ReadContext], RawLayer]
     sniff: Callable[[bytes], bool] | None = None
+    strict: bool = False  # the suffix alone is not enough (.txt): the content must sniff too
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(4096)
+
+
+def _accepts(reader: Reader, path: Path) -> bool:
+    if path.suffix.lower() not in reader.suffixes:
+        return False
+    return not reader.strict or bool(reader.sniff and reader.sniff(_head(path)))
 
 
 READERS: dict[str, Reader] = {}
@@ -202,12 +243,10 @@ def register(reader: Reader) -> Reader:
 
 
 def reader_for(path: Path) -> Reader | None:
-    suffix = path.suffix.lower()
     for reader in READERS.values():
-        if suffix in reader.suffixes:
+        if _accepts(reader, path):
             return reader
-    with path.open("rb") as handle:
-        head = handle.read(4096)
+    head = _head(path)
     for reader in READERS.values():
         if reader.sniff and reader.sniff(head):
             return reader
@@ -217,7 +256,6 @@ def reader_for(path: Path) -> Reader | None:
 # -- CRS ---------------------------------------------------------------------------------------
 
 CGCS2000 = CRS.from_epsg(STORAGE_EPSG)
-REFUSED_DATUMS = ("xian 1980", "xi'an 1980", "beijing 1954", "new beijing")
 
 
 @dataclass
@@ -228,18 +266,26 @@ class CrsDecision:
     label: str  # e.g. "EPSG:4544"
     how: str  # "file", "given" or "inferred"
     note: str  # what was assumed, in words
+    old_datum: XY | None = None  # Xi'an 1980 / Beijing 1954 with parameters: x, y → lon, lat
+    gcj02: bool = False  # the lon/lat are GCJ-02: correct them after the move
 
     def to_storage(self, geoms) -> np.ndarray:
         """`geoms` (in this CRS, x first) as EPSG:4490 lon/lat."""
         geoms = np.asarray(geoms, dtype=object)
-        if _same_as_storage(self.crs):
-            return geoms
-        move = Transformer.from_crs(self.crs, CGCS2000, always_xy=True)
+        if self.old_datum is not None:
+            move_xy = self.old_datum
+        elif _same_as_storage(self.crs):
+            move_xy = None
+        else:
+            move = Transformer.from_crs(self.crs, CGCS2000, always_xy=True)
+            move_xy = move.transform
+        if move_xy is not None:
 
-        def apply(xy: np.ndarray) -> np.ndarray:
-            return np.column_stack(move.transform(xy[:, 0], xy[:, 1]))
+            def apply(xy: np.ndarray) -> np.ndarray:
+                return np.column_stack(move_xy(xy[:, 0], xy[:, 1]))
 
-        return shapely.transform(geoms, apply)
+            geoms = shapely.transform(geoms, apply)
+        return gcj02_geometries(geoms) if self.gcj02 else geoms
 
 
 def _same_as_storage(crs: CRS) -> bool:
@@ -252,14 +298,26 @@ def _label(crs: CRS) -> str:
     return f"EPSG:{epsg}" if epsg else crs.name
 
 
-def _refuse_old_datum(crs: CRS) -> None:
-    datum = (crs.datum.name if crs.datum else crs.name).lower()
-    if any(word in datum for word in REFUSED_DATUMS):
-        raise TitlemapError(
-            f"坐标系为 {crs.name}（西安80/北京54），转换需要本地参数，titlemap 不做猜测："
-            "请先转换为 CGCS2000 再导入 / Xi'an 1980 and Beijing 1954 need local "
-            "transformation parameters: convert to CGCS2000 first"
-        )
+def _old_datum(crs: CRS, how: str, options: "ImportOptions") -> CrsDecision | None:
+    """For Xi'an 1980 / Beijing 1954: a decision moving by the caller's or the county's seven
+    parameters; refused when there are none. None for any other datum."""
+    datum = old_datum_of_crs(crs)
+    if datum is None:
+        return None
+    helmert = parse_helmert(options.parameters, options.convention)
+    source = "--parameters"
+    if helmert is None:
+        helmert = settings_helmert(options.county_parameters, datum, options.convention)
+        source = "TITLEMAP_DATUM_PARAMETERS"
+    if helmert is None:
+        raise missing_parameters(datum, f"{crs.name}：")
+    label = _label(crs)
+    return CrsDecision(
+        crs, label, how,
+        f"{label}（{datum.label}）按 {source} 的 7 参数换算到 CGCS2000：{helmert.describe()} / "
+        f"{datum.label} moved to CGCS2000 with the seven parameters from {source}",
+        old_datum=old_datum_transformer(crs, datum, helmert),
+    )  # fmt: skip
 
 
 def parse_crs(value: str | int) -> CRS:
@@ -272,7 +330,6 @@ def parse_crs(value: str | int) -> CRS:
             f"无法识别坐标系 {text_value!r} / unknown CRS: 请写 EPSG 编号，如 4490、4544 "
             "/ give an EPSG code such as 4490 or 4544"
         ) from None
-    _refuse_old_datum(crs)
     return crs
 
 
@@ -378,10 +435,16 @@ def _fits(crs: CRS, bounds) -> bool:
 
 
 def decide_crs(
-    bounds, file_crs: CRS | None, given: str | int | None, county_epsg: int | None
+    bounds,
+    file_crs: CRS | None,
+    given: str | int | None,
+    county_epsg: int | None,
+    options: ImportOptions | None = None,
 ) -> CrsDecision:
     """The CRS to read coordinates in: `given` over the file's own over one inferred from
-    the ranges. Swapped axes are refused, never swapped."""
+    the ranges. Swapped axes are refused, never swapped. Xi'an 1980 / Beijing 1954 need seven
+    parameters in `options` (or are refused)."""
+    options = options or ImportOptions()
     if not np.all(np.isfinite(bounds)):
         raise TitlemapError("文件中没有带坐标的要素 / no feature in the file has coordinates")
     kind, _ = classify(bounds)
@@ -394,10 +457,12 @@ def decide_crs(
                 f"指定的坐标系 {_label(crs)} 与文件坐标不符（{_ranges(bounds)}），换算后不在中国"
                 "境内 / the given CRS does not fit the coordinates: check --crs"
             )
+        old = _old_datum(crs, "given", options)
+        if old is not None:
+            return old
         return CrsDecision(crs, _label(crs), "given", f"按指定的坐标系 {_label(crs)} / as given")
     if file_crs is None:
         return _infer(bounds, county_epsg, ("文件未声明坐标系", "no CRS in the file"))
-    _refuse_old_datum(file_crs)
     if kind == "swapped":
         raise _swapped(bounds)
     label = _label(file_crs)
@@ -405,6 +470,9 @@ def decide_crs(
         why = (f"文件声明 {label} 但坐标与之不符", f"the file's CRS {label} does not fit its "
                "coordinates")  # fmt: skip
         return _infer(bounds, county_epsg, why)
+    old = _old_datum(file_crs, "file", options)
+    if old is not None:
+        return old
     if _same_as_storage(file_crs) and file_crs.to_epsg() != STORAGE_EPSG:
         note = f"文件坐标系 {label} (WGS84) 视同 CGCS2000，相差不到 1 米 / WGS84 taken as CGCS2000"
     else:
@@ -529,7 +597,7 @@ def _data_file(files: list[Path], root: Path, layer: str) -> Path:
     files = [f for f in files if not _skip(f, root)]
     if any(f.suffix.lower() == ".zip" for f in files):
         raise TitlemapError("压缩包内还有压缩包：请解开后再上传 / a zip inside the zip: unpack it")
-    candidates = [f for f in files if any(f.suffix.lower() in r.suffixes for r in READERS.values())]
+    candidates = [f for f in files if any(_accepts(r, f) for r in READERS.values())]
     if not candidates:
         seen = ", ".join(sorted(f.name for f in files)[:10]) or "（空 / empty）"
         raise TitlemapError(
@@ -1020,6 +1088,7 @@ def read_layer(
     limits: Limits | None = None,
     source: str | None = None,
     source_layer: str | None = None,
+    options: ImportOptions | None = None,
 ) -> LayerData:
     """Read `path` (a file, or a zip holding one) as `layer` for a county measuring in
     `county_epsg`; raise TitlemapError with one line when the file cannot be used."""
@@ -1038,7 +1107,8 @@ def read_layer(
         )
     if size == 0:
         raise TitlemapError(f"文件为空 / the file is empty: {path.name}")
-    ctx = ReadContext(layer, limits, source_layer)
+    options = options or ImportOptions()
+    ctx = ReadContext(layer, limits, source_layer, options)
     workdir = None
     try:
         if _is_zip(path):
@@ -1050,23 +1120,29 @@ def read_layer(
         if reader is None:
             raise TitlemapError(
                 f"不支持的文件类型 {data_file.suffix or data_file.name!r} / unsupported file: "
-                "GeoPackage, zipped Shapefile, GeoJSON, DXF or CSV"
+                "GeoPackage, zipped Shapefile, GeoJSON, DXF, CSV or a boundary coordinate TXT "
+                "(界址点坐标交换文件)"
             )
         raw = reader.read(data_file, ctx)
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-    return _finish(raw, reader, layer, source or path.name, county_epsg, crs)
+    return _finish(raw, reader, layer, source or path.name, county_epsg, crs, options)
 
 
-def _finish(raw: RawLayer, reader: Reader, layer: str, source: str, county_epsg, crs) -> LayerData:
+def _finish(
+    raw: RawLayer, reader: Reader, layer: str, source: str, county_epsg, crs, options
+) -> LayerData:
     frame = raw.frame.reset_index(drop=True)
     if len(frame) == 0:
         raise TitlemapError(f"文件中没有要素 / no features in {source}")
     geoms = shapely.force_2d(np.asarray(frame.geometry.values, dtype=object))
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     bounds = shapely.total_bounds(geoms[present]) if present.any() else np.array([np.nan] * 4)
-    decision = decide_crs(bounds, raw.crs, crs, county_epsg)
+    decision = decide_crs(bounds, raw.crs, crs, county_epsg, options)
+    if options.gcj02:
+        decision.gcj02 = True
+        decision.note = f"{decision.note}；{GCJ_NOTE}"
     headers = [str(c) for c in frame.columns if c != frame.geometry.name]
     mapping, factors, unused = map_columns(headers, layer)
     out = gpd.GeoDataFrame(
@@ -1082,3 +1158,8 @@ def _finish(raw: RawLayer, reader: Reader, layer: str, source: str, county_epsg,
         if factor != 1.0:
             notes.append(f"{mapping[name]} 按单位换算 ×{factor:g} / converted by ×{factor:g}")
     return LayerData(layer, source, reader.kind, out, decision, mapping, factors, unused, notes)
+
+
+# The land office's coordinate TXT registers its reader when imported; import it here so that
+# every caller of read_layer has it (it imports this module, so it must come last).
+import geo.boundary_txt  # noqa: E402, F401

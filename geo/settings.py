@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     )
     tianditu_key: str | None = None
     basemap_attribution: str | None = None
+    datum_parameters: str | None = Field(
+        default=None,
+        description="Xi'an 1980 / Beijing 1954 → CGCS2000 seven parameters dx,dy,dz (m),rx,ry,rz "
+        "(arc-seconds),k (ppm); or per datum: xian80=…;beijing54=…",
+    )
+    helmert_convention: str = Field(
+        default="position_vector", description="position_vector | coordinate_frame"
+    )
 
 
 @lru_cache

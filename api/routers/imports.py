@@ -43,7 +43,8 @@ UPLOAD_SCHEMA = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "GeoPackage, Shapefile zip, GeoJSON, DXF, CSV",
+                            "description": "GeoPackage, Shapefile zip, GeoJSON, DXF, CSV, "
+                            "界址点坐标交换文件 TXT / boundary coordinate TXT",
                         },
                         "layer": {"type": "string", "enum": list(LAYERS)},
                         "partial": {
@@ -55,6 +56,23 @@ UPLOAD_SCHEMA = {
                             "type": "string",
                             "description": "源坐标系，如 4544；缺省则读文件或按坐标推断 / "
                             "source CRS; default: the file's own or inferred",
+                        },
+                        "trust": {
+                            "type": "string",
+                            "enum": ["header", "coordinates"],
+                            "description": "界址点文件头与坐标不符时以谁为准 / which wins when a "
+                            "coordinate file's header and coordinates disagree",
+                        },
+                        "gcj02": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "坐标描自高德/腾讯地图（GCJ-02），换算为 CGCS2000"
+                            "（约 1 米）/ traced on Gaode/Tencent maps: correct to CGCS2000 (≈1 m)",
+                        },
+                        "parameters": {
+                            "type": "string",
+                            "description": "西安80/北京54 → CGCS2000 七参数 dx,dy,dz,rx,ry,rz,k"
+                            "（米、秒、ppm）/ seven parameters for Xi'an 1980 / Beijing 1954",
                         },
                     },
                 }
@@ -93,6 +111,10 @@ def _display_name(filename: str | None) -> str:
     # The client's path means nothing here: keep the last part, without control characters.
     name = re.split(r"[\\/]", filename or "")[-1]
     return re.sub(r"[\x00-\x1f\x7f]", "", name)[:200] or "upload"
+
+
+def _text(value) -> str | None:
+    return str(value or "").strip() or None
 
 
 def _flag(value: str | None) -> bool:
@@ -154,6 +176,9 @@ async def create_import(
                     crs=str(form.get("crs") or "").strip() or None,
                     source=_display_name(upload.filename),
                     limits=limits,
+                    trust=_text(form.get("trust")),
+                    gcj02=_flag(form.get("gcj02")),
+                    parameters=_text(form.get("parameters")),
                 )
             except TitlemapError as exc:
                 raise HTTPException(422, str(exc)) from None
