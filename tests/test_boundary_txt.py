@@ -484,3 +484,21 @@ J1,1,3962650.000,425000.000
     assert report.crs == "EPSG:4507" and any("6 度带第 18 带" in n for n in report.notes)
     geom = gk_geometry(db, "parcel", "629901090090GB00014")
     assert geom.bounds == pytest.approx((425000, 3962600, 425050, 3962650), abs=0.001)
+
+
+def test_api_exports_chosen_parcels_as_boundary_txt(db, client):
+    with db.connect() as conn:
+        codes = conn.execute(
+            text("SELECT code FROM parcel WHERE county_code = :c ORDER BY code LIMIT 3"),
+            {"c": COUNTY},
+        ).scalars().all()  # fmt: skip
+    answer = client.get("/api/exports/parcels.txt", params={"codes": ",".join(codes)})
+    assert answer.status_code == 200, answer.text
+    assert "gb18030" in answer.headers["content-type"]
+    assert ".txt" in answer.headers["content-disposition"]
+    doc = parse(answer.content.decode("gbk"))
+    assert sorted(p.values["地块编号"] for p in doc.parcels) == sorted(codes)
+    utf8 = client.get("/api/exports/parcels.txt", params={"codes": codes[0], "utf8": "true"})
+    assert utf8.status_code == 200 and "[地块坐标]" in utf8.content.decode("utf-8")
+    unknown = client.get("/api/exports/parcels.txt", params={"codes": "629901999999GB99999"})
+    assert unknown.status_code == 422 and "没有这些编号" in unknown.json()["detail"]

@@ -4,7 +4,8 @@
   ledger; 200 with the report when applied (or checked, with `dry_run`), 422 with the report
   when rows were refused and nothing changed, 422 with a message when the file is unreadable.
 - `GET /api/exports/ledger.xlsx`, `ledger.csv` (`?encoding=gbk` for GBK), and
-  `/api/exports/{compounds|parcels}.{gpkg|geojson}` (`?names=en` for English field names).
+  `/api/exports/{compounds|parcels}.{gpkg|geojson}` (`?names=en` for English field names),
+  `/api/exports/{compounds|parcels}.txt` (the boundary coordinate TXT; `codes`, `township`).
 """
 
 import shutil
@@ -19,7 +20,7 @@ from starlette.background import BackgroundTask
 
 from api.auth import require
 from api.dependencies import user_errors
-from geo.exports import MEDIA_TYPES, export_layer
+from geo.exports import BOUNDARY_TXT, MEDIA_TYPES, export_layer
 from geo.ledger_sheet import TZ, county_name, export_ledger, import_ledger
 from geo.model import Role, User
 
@@ -151,20 +152,27 @@ def ledger_csv(
     return _ledger_file(request, county, "csv", gbk=encoding == "gbk")
 
 
-def _layer_file(request: Request, layer: str, fmt: str, county: str | None, names: str):
+def _layer_file(
+    request: Request, layer: str, fmt: str, county: str | None, names: str = "zh", **narrow
+):
     county = _county(request, county)
     engine = request.app.state.engine
     folder = _workdir()
+    suffix = "txt" if fmt == BOUNDARY_TXT else fmt
     try:
         with user_errors(404), engine.connect() as conn:
             name = county_name(conn, county)
         with user_errors():
-            path = export_layer(engine, county, layer, folder / f"{layer}.{fmt}", fmt, names=names)
+            path = export_layer(engine, county, layer, folder / f"{layer}.{suffix}", fmt,
+                                names=names, **narrow)  # fmt: skip
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     today = _stamp(datetime.now(TZ).date())
-    return _file(path, folder, MEDIA_TYPES[fmt], f"{name}{LAYER_NAMES[layer]}_{today}.{fmt}")
+    media = MEDIA_TYPES[fmt]
+    if fmt == BOUNDARY_TXT:
+        media += f"; charset={'utf-8' if narrow.get('utf8') else 'gb18030'}"
+    return _file(path, folder, media, f"{name}{LAYER_NAMES[layer]}_{today}.{suffix}")
 
 
 Layer = Literal["compounds", "parcels"]
@@ -189,3 +197,28 @@ def layer_gpkg(request: Request, layer: Layer, county: str | None = None, names:
 )
 def layer_geojson(request: Request, layer: Layer, county: str | None = None, names: Names = "zh"):
     return _layer_file(request, layer, "geojson", county, names)
+
+
+@router.get(
+    "/api/exports/{layer}.txt",
+    summary="界址点坐标交换文件（报备用，本县高斯投影带，GBK）/ the land office's boundary TXT",
+    description=(
+        "勘测定界界址点坐标交换格式：X 为北坐标，毫米，面积公顷。可按编号（codes，逗号分隔）或乡镇"
+        "（township，代码或名称）选取；utf8=true 输出 UTF-8。/ The boundary coordinate TXT in the "
+        "county's Gauss-Krüger zone (X = northing, mm, area in ha), GBK unless utf8=true; narrow "
+        "with codes (comma-separated) or township (code or name)."
+    ),
+    response_class=FileResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def layer_txt(
+    request: Request,
+    layer: Layer,
+    county: str | None = None,
+    codes: str | None = None,
+    township: str | None = None,
+    utf8: bool = False,
+):
+    chosen = [c for c in (codes or "").split(",") if c.strip()] or None
+    return _layer_file(request, layer, BOUNDARY_TXT, county, codes=chosen, township=township,
+                       utf8=utf8)  # fmt: skip
