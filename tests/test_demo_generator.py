@@ -430,7 +430,6 @@ def test_shipped_demo_files_are_what_the_generator_makes(county):
     assert_same(county, demo.read(Path(__file__).resolve().parent.parent / "data" / "demo"))
 
 
-
 def test_many_developers_keep_distinct_credit_codes():
     # 2 500 developers (10 000 compounds, seed 1) once gave two "MA" codes the same six digits.
     devs = demo.generate(10_000, seed=1).developers
