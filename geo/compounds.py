@@ -393,18 +393,15 @@ def summary(conn: Connection, county: str, filters: CompoundFilter | None = None
 
 
 def data_version(conn: Connection, county: str) -> tuple:
-    """Changes with every ledger event and every compound added or removed in the county:
-    what caches of drawn data key on."""
-    return tuple(
-        conn.execute(
-            text(
-                "SELECT (SELECT max(id) FROM ledger_event WHERE county_code = :c), "
-                "(SELECT count(*) FROM compound WHERE county_code = :c), "
-                "(SELECT max(id) FROM compound WHERE county_code = :c)"
-            ),
-            {"c": county},
-        ).one()
-    )
+    """(revision, changed_at): the county's data revision, which triggers bump on every
+    statement changing what maps draw (compounds, parcels, ledger, planned areas, complaints,
+    townships, context, the county; migration 0003). Every cache of drawn data keys on it;
+    the time keeps two databases at the same revision apart. (0, None) for no such county."""
+    row = conn.execute(
+        text("SELECT revision, changed_at FROM data_revision WHERE county_code = :c"),
+        {"c": county},
+    ).first()
+    return (row.revision, row.changed_at) if row else (0, None)
 
 
 _EXTENTS: dict[tuple, list[float] | None] = {}

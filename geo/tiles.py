@@ -16,18 +16,25 @@ at zoom levels where a tile would hold more than `AGGREGATE_ABOVE` compounds
 (`crowded_zoom`) they are counted per `CELL_PX` square instead (`agg` = 1, `n` = how many,
 `n_<status>` per status, `status` = the most common, ties going to the most urgent), so a
 county-wide view of 100 000 compounds is a few hundred kilobytes and drawn at once. Those
-counts are made for a whole zoom level in one query and kept (`CACHE`, keyed by the data
-version) for the other tiles of the view. The compound layer takes the `CompoundFilter`
-(status, blocker, department, township, planned area, overdue, search, as-of date) of
-geo.compounds.
+counts are made for a whole zoom level in one query and kept for the other tiles of the view.
+The compound layer takes the `CompoundFilter` (status, blocker, department, township, planned
+area, overdue, search, as-of date) of geo.compounds.
+
+Caching: `tile_key` says what a tile depends on — layer, county, z/x/y, filter, the county's
+data revision (`geo.compounds.data_version`: triggers bump it on every statement changing a
+drawn table, migration 0003), today's date, aggregated or not — from one small query, without
+building it. Its hash is the HTTP ETag (api.routers.tiles) and the key of `CACHE`, a bounded
+LRU of built tiles: an edit makes new keys, so it shows at once and stale tiles age out.
 """
 
+import hashlib
 import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from datetime import date
 
 from sqlalchemy import Connection, Engine, text
 
@@ -38,10 +45,12 @@ from geo.compounds import (
     STATUS_SQL,
     BBox,
     CompoundFilter,
+    beijing_today,
     data_version,
     extent,
     filter_sql,
     get_county,
+    status_labels_sql,
 )
 from geo.model import PLANNED_AREA_LABELS, LedgerStatus
 
@@ -51,6 +60,8 @@ POINT_BELOW_PX = 4
 AGGREGATE_ABOVE = 4000
 CELL_PX = 4
 MAX_ZOOM = 22
+SIMPLIFY_BELOW_ZOOM = 14  # simplify outlines in tiles below this zoom…
+SIMPLIFY_PX = 0.25  # …by this share of a screen pixel (256-px tiles)
 GEOJSON_LIMIT = 5000
 WEB_MERCATOR_HALF = 20037508.342789244
 # Most urgent first: a tie in a cell shows the more urgent status.
@@ -83,11 +94,36 @@ def _box(column: str, box: str | None) -> str:
     return f"{column} && {box}" if box else "true"
 
 
+# The current ledger row `x` of each compound `c` — the columns of geo.compounds.ledger_join —
+# looked up per compound through the unique index on compound_id. For the few thousand
+# compounds of a tile that beats hashing the county's whole ledger (z14: 15 ms instead of 22).
+# LIMIT 1 keeps PostgreSQL from turning it back into a plain join.
+CURRENT_LEDGER_PER_COMPOUND = """
+    LEFT JOIN LATERAL (
+        SELECT e.id AS entry_id, e.compound_id, e.status, e.units_task,
+               e.units_first_registered AS first, e.units_transferred AS transferred,
+               e.blockers, e.lead_department, e.deadline
+        FROM ledger_entry e WHERE e.compound_id = c.id LIMIT 1
+    ) x ON true
+"""
+
+
 def _compounds(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
     source, where, params = filter_sql(county, f.without_bbox(), local=box is not None)
+    if box is not None and f.as_of is None:
+        source = f"FROM compound c {CURRENT_LEDGER_PER_COMPOUND}"
+    # What a GIS user styling or labelling by status needs; blockers as one comma-joined text
+    # (MVT has no arrays).
     sql = f"""
         SELECT c.geom, c.code, c.name, {STATUS_SQL} AS status,
-               coalesce({OVERDUE_SQL}, false) AS overdue
+               {status_labels_sql("x.status")} AS status_label,
+               coalesce({OVERDUE_SQL}, false) AS overdue,
+               x.units_task, x.first AS units_first_registered,
+               x.transferred AS units_transferred,
+               round(x.transferred::numeric / nullif(x.units_task, 0), 3)::float8
+                   AS transfer_rate,
+               nullif(array_to_string(x.blockers, ','), '') AS blockers,
+               x.lead_department
         {source} WHERE {where} AND {_box("c.geom", box)}
     """
     return sql, params
@@ -162,11 +198,16 @@ def _boundary(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dic
     return sql, {"county": county}
 
 
+COMPOUND_COLUMNS = (
+    "code", "name", "status", "status_label", "overdue", "units_task", "units_first_registered",
+    "units_transferred", "transfer_rate", "blockers", "lead_department",
+)  # fmt: skip
+
 LAYERS: dict[str, MapLayer] = {
     layer.name: layer
     for layer in (
-        MapLayer("compounds", "小区", "polygon", ("code", "name", "status", "overdue"),
-                 _compounds, "code", filterable=True, small_as_points=True, aggregate=True),
+        MapLayer("compounds", "小区", "polygon", COMPOUND_COLUMNS, _compounds, "code",
+                 filterable=True, small_as_points=True, aggregate=True),
         MapLayer("parcels", "宗地", "polygon", ("code", "land_use", "right_type",
                  "recorded_area_m2", "premium_owed", "compound_codes"), _parcels, "code"),
         MapLayer("planned", "规划片区", "polygon", ("code", "name", "kind", "kind_label"),
@@ -179,6 +220,97 @@ LAYERS: dict[str, MapLayer] = {
         MapLayer("boundary", "县界", "polygon", ("code", "name"), _boundary, "code"),
     )
 }  # fmt: skip
+
+
+# The table each layer reads: its extent is the layer's bounds.
+TABLES = {
+    "compounds": "compound", "parcels": "parcel", "planned": "planned_area",
+    "complaints": "complaint", "townships": "township", "context": "context_feature",
+    "boundary": "county",
+}  # fmt: skip
+
+# Each column's type and meaning, for TileJSON's vector_layers and QGIS users.
+FIELDS: dict[str, dict[str, str]] = {
+    "compounds": {
+        "code": "String 小区编号 / compound code",
+        "name": "String 小区名称 / compound name",
+        "status": "String 化解状态代码 / ledger status: not_started, in_progress, stalled, "
+        "first_registered, closed, not_on_ledger",
+        "status_label": "String 化解状态 / status in Chinese (未启动、推进中、停滞、已首次登记、"
+        "已销号、不在台账)",
+        "overdue": "Boolean 逾期未办结 / past the deadline and not closed",
+        "units_task": "Number 任务套数 / task units on the ledger",
+        "units_first_registered": "Number 已首次登记套数 / units with first registration",
+        "units_transferred": "Number 已转移登记套数 / units transferred to buyers",
+        "transfer_rate": "Number 转移登记化解率 (0–1) / transfer-registration rate",
+        "blockers": "String 卡点类别，逗号分隔 / blocker categories, comma-separated",
+        "lead_department": "String 牵头单位 / lead department",
+        "agg": "Number 过密缩放级别的汇总格（=1）/ 1 on aggregated cells (crowded zooms)",
+        "n": "Number 格内小区数 / compounds in the cell (aggregated cells)",
+        **{f"n_{s}": f"Number 格内 {s} 小区数 / compounds {s} in the cell" for s in URGENCY},
+    },
+    "parcels": {
+        "code": "String 宗地代码 / parcel code (19 characters)",
+        "land_use": "String 土地用途 / land use",
+        "right_type": "String 权利类型 / right type",
+        "recorded_area_m2": "Number 登记面积（平方米）/ recorded area m²",
+        "premium_owed": "Number 欠缴出让金（元）/ land premium owed",
+        "compound_codes": "String 所属小区编号，逗号分隔 / compounds on it, comma-separated",
+    },
+    "planned": {
+        "code": "String 片区编号 / planned-area code",
+        "name": "String 片区名称 / name",
+        "kind": "String 类型代码 / kind code",
+        "kind_label": "String 类型 / kind in Chinese",
+    },
+    "complaints": {
+        "code": "String 投诉编号 / complaint code",
+        "received_on": "String 收到日期 / date received (YYYY-MM-DD)",
+        "source": "String 来源 / source",
+        "text": "String 内容 / text",
+        "compound_code": "String 所在小区编号 / compound holding the point",
+        "compound_name": "String 所在小区 / its name",
+        "outside_ledger": "Boolean 不在任何台账小区内（漏排）/ outside every ledger compound",
+    },
+    "townships": {
+        "code": "String 乡镇代码 / township code",
+        "name": "String 名称 / name",
+        "kind": "String 乡/镇/街道 / kind",
+    },
+    "context": {
+        "id": "Number 编号 / id",
+        "kind": "String 类型（河流、道路…）/ kind",
+        "name": "String 名称 / name",
+    },
+    "boundary": {"code": "String 县代码 / county code", "name": "String 县名 / county name"},
+}
+
+
+def layer_bounds(conn: Connection, layer: str, county: str) -> list[float] | None:
+    """[minx, miny, maxx, maxy] of `layer` in the county (EPSG:4490), kept per revision."""
+    table = TABLES[get_layer(layer).name]
+    if table == "compound":
+        return extent(conn, county)
+    column = "code" if table == "county" else "county_code"
+
+    def compute() -> list[float] | None:
+        row = conn.execute(
+            text(
+                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
+                f"(SELECT ST_Extent(geom) AS b FROM {table} WHERE {column} = :c) s"
+            ),
+            {"c": county},
+        ).one()
+        return list(row) if row[0] is not None else None
+
+    return _memo(("bounds", table, county, data_version(conn, county)), compute)
+
+
+# Changes when what a tile holds changes (columns, grid, rules), so old ETags stop matching.
+FORMAT = repr(
+    (2, EXTENT, BUFFER, POINT_BELOW_PX, CELL_PX, SIMPLIFY_BELOW_ZOOM, SIMPLIFY_PX,
+     [(k, v.columns) for k, v in LAYERS.items()])
+)  # fmt: skip
 
 
 def get_layer(name: str) -> MapLayer:
@@ -206,6 +338,50 @@ def _merc(geom: str) -> str:
     return f"ST_Transform(ST_SetSRID({geom}, 4326), 3857)"
 
 
+@dataclass(frozen=True)
+class TileKey:
+    """Everything a tile depends on, known before it is built: what the tile cache and the
+    HTTP ETag key on. `version` is the county's data revision (every edit bumps it), `today`
+    the Beijing date (`overdue` turns at midnight), `crowded` whether it is an aggregated one."""
+
+    layer: str
+    county: str
+    z: int
+    x: int
+    y: int
+    filters: CompoundFilter
+    version: tuple
+    today: date
+    crowded: bool
+
+    def etag(self) -> str:
+        """A strong ETag (quoted) for this tile: a hash of the key and the tile format."""
+        digest = hashlib.sha256(repr((FORMAT, self)).encode()).hexdigest()[:32]
+        return f'"{digest}"'
+
+
+def tile_key(
+    conn: Connection,
+    layer: str,
+    county: str,
+    z: int,
+    x: int,
+    y: int,
+    filters: CompoundFilter | None = None,
+) -> TileKey:
+    """The key of tile z/x/y, from two small queries (county, revision): no tile is built.
+
+    Raises TitlemapError for an unknown layer, tile or county."""
+    spec = get_layer(layer)
+    check_tile(z, x, y)
+    version = data_version(conn, county)  # the one query when the figures below are known
+    _memo(("county", county, version), lambda: get_county(conn, county))  # raises if none
+    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
+    crowded = spec.aggregate and crowded_zoom(conn, county, z, version)
+    today = beijing_today() if spec.filterable else date.min
+    return TileKey(spec.name, county, z, x, y, f, version, today, crowded)
+
+
 def tile(
     conn: Connection,
     layer: str,
@@ -216,90 +392,133 @@ def tile(
     filters: CompoundFilter | None = None,
 ) -> bytes:
     """The vector tile z/x/y of `layer` (one MVT layer of that name); b'' when empty."""
-    spec = get_layer(layer)
-    check_tile(z, x, y)
-    get_county(conn, county)
-    f = filters if (filters and spec.filterable) else CompoundFilter()
-    tile_params = {"z": z, "x": x, "y": y}
-    if spec.aggregate and crowded_zoom(conn, county, z):
-        return _crowded_tile(conn, spec, county, f, z, x, y)
-    source, params = spec.source(county, f, _tile_box(BUFFER / EXTENT))
-    geom = "p.g"
+    return build_tile(conn, tile_key(conn, layer, county, z, x, y, filters))
+
+
+def build_tile(conn: Connection, key: TileKey) -> bytes:
+    """The tile for `key`: from the cache, else built (and kept)."""
+    if key.crowded:
+        return _crowded_tile(conn, LAYERS[key.layer], key)
+    data = CACHE.get(key)
+    if data is None:
+        data = _detail_tile(conn, LAYERS[key.layer], key)
+        CACHE.put(key, data)
+    return data
+
+
+def _detail_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
+    """One feature per row in the tile (compounds below POINT_BELOW_PX as points).
+
+    One flat query, the shape of the plain ST_AsMVT(ST_AsMVTGeom(ST_Transform(…))) one, in
+    which each geometry is transformed and clipped once: whether a compound is drawn as a
+    point is decided on the box stored with its EPSG:4490 geometry."""
+    z = key.z
+    source, params = spec.source(key.county, key.filters, _tile_box(BUFFER / EXTENT))
+    pixel = 2 * WEB_MERCATOR_HALF / (256 * 2**z)  # metres of Web Mercator per screen pixel
+    geom = _merc("s.geom")
     if spec.small_as_points:
-        pixel = 2 * WEB_MERCATOR_HALF / (256 * 2**z)
-        geom = (
-            "CASE WHEN greatest(ST_XMax(p.g) - ST_XMin(p.g), ST_YMax(p.g) - ST_YMin(p.g)) "
-            f"< {POINT_BELOW_PX * pixel} THEN ST_Centroid(p.g) ELSE p.g END"
+        # the box in Web Mercator units: degrees of longitude scale evenly, of latitude by
+        # 1 / cos(latitude); measured here in degrees of longitude
+        degree_px = 360 / (256 * 2**z)
+        geom = _merc(
+            "CASE WHEN greatest(ST_XMax(s.geom) - ST_XMin(s.geom), (ST_YMax(s.geom) - "
+            "ST_YMin(s.geom)) / cos(radians(ST_YMin(s.geom)))) "
+            f"< {POINT_BELOW_PX * degree_px} THEN ST_Centroid(s.geom) ELSE s.geom END"
         )
-    columns = ", ".join(f"p.{c}" for c in spec.columns)
+    elif spec.geometry != "point" and z < SIMPLIFY_BELOW_ZOOM:
+        # Long outlines (townships, the county, rivers) at low zooms: drop vertices closer
+        # than a quarter pixel before the snap to the tile grid (which alone keeps them all).
+        # Compounds gain nothing from it (a few vertices each, and points when small).
+        geom = f"ST_Simplify({geom}, {pixel * SIMPLIFY_PX}, true)"
+    columns = ", ".join(f"s.{c}" for c in spec.columns)
+    # OFFSET 0 keeps `t.geom IS NOT NULL` from being pushed into the scan, where PostgreSQL
+    # would run ST_AsMVTGeom twice per row: half the time of a z13–z14 compound tile.
     sql = f"""
-        WITH s AS MATERIALIZED ({source}),
-        p AS MATERIALIZED (SELECT s.*, {_merc("s.geom")} AS g FROM s)
         SELECT ST_AsMVT(t, CAST(:layer AS text), {EXTENT}, 'geom') FROM (
             SELECT {columns},
                    ST_AsMVTGeom({geom}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true)
                        AS geom
-            FROM p
+            FROM ({source}) s
+            OFFSET 0
         ) t WHERE t.geom IS NOT NULL
     """
-    data = conn.execute(text(sql), params | tile_params | {"layer": spec.name}).scalar_one()
+    tile_params = {"z": z, "x": key.x, "y": key.y, "layer": spec.name}
+    data = conn.execute(text(sql), params | tile_params).scalar_one()
     return bytes(data or b"")
 
 
 class TileCache:
-    """Recent crowded-tile answers, by layer, tile, filter and data version, for `ttl` seconds.
+    """Recently built tiles, least recently used dropped first beyond `max_bytes`.
 
-    Only the aggregated tiles of large counties are kept (they cost 0.1–0.3 s each; detail
-    tiles cost milliseconds). The version (`geo.compounds.data_version`) changes with every
-    ledger event and every compound added or removed, so an edit shows at once; other
-    changes (a compound's outline redrawn in place) show within `ttl`.
+    Keys carry the county's data revision (`TileKey.version`), which every edit bumps, so an
+    edit shows at once and old entries age out unused. `ttl` (seconds) is a backstop only.
     """
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, ttl: float = 120.0):
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, ttl: float | None = None):
         self.max_bytes = max_bytes
         self.ttl = ttl
         self.size = 0
-        self.items: OrderedDict[tuple, tuple[float, bytes]] = OrderedDict()
+        self.items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: Hashable) -> bytes | None:
         with self.lock:
             item = self.items.get(key)
             if item is None:
                 return None
-            if time.monotonic() - item[0] > self.ttl:
+            if self.ttl is not None and time.monotonic() - item[0] > self.ttl:
                 self._drop(key)
                 return None
             self.items.move_to_end(key)
             return item[1]
 
-    def put(self, key: tuple, data: bytes) -> None:
+    def put(self, key: Hashable, data: bytes) -> None:
         with self.lock:
             if key in self.items:
                 self._drop(key)
             self.items[key] = (time.monotonic(), data)
-            self.size += len(data)
+            self.size += len(data) + 200  # the key and the entry cost something too
             while self.size > self.max_bytes and self.items:
                 self._drop(next(iter(self.items)))
 
-    def _drop(self, key: tuple) -> None:
-        self.size -= len(self.items.pop(key)[1])
+    def _drop(self, key: Hashable) -> None:
+        self.size -= len(self.items.pop(key)[1]) + 200
 
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
             self.size = 0
 
+    def __len__(self) -> int:
+        return len(self.items)
+
 
 CACHE = TileCache()
+_MEMO: dict[tuple, object] = {}  # small figures per (county, revision)
 
 
-def crowded_zoom(conn: Connection, county: str, z: int) -> bool:
+def _memo(key: tuple, compute: Callable[[], object]):
+    if key not in _MEMO:
+        if len(_MEMO) > 1000:  # old revisions are never asked again
+            _MEMO.clear()
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+def compound_count(conn: Connection, county: str, version: tuple | None = None) -> int:
+    """How many compounds the county has, kept per data revision."""
+    sql = text("SELECT count(*) FROM compound WHERE county_code = :c")
+    key = ("count", county, version or data_version(conn, county))
+    return _memo(key, lambda: conn.execute(sql, {"c": county}).scalar_one())
+
+
+def crowded_zoom(conn: Connection, county: str, z: int, version: tuple | None = None) -> bool:
     """Whether compounds are counted per cell at zoom `z`: a tile there would hold more than
     AGGREGATE_ABOVE of them on average over the compounds' extent. Decided per zoom, so a
-    view is drawn one way throughout."""
-    count = data_version(conn, county)[1]
-    box = extent(conn, county)
+    view is drawn one way throughout. `version`: the data revision, if already read."""
+    version = version or data_version(conn, county)
+    count = compound_count(conn, county, version)
+    box = _memo(("extent", county, version), lambda: extent(conn, county))
     if not box or count <= AGGREGATE_ABOVE:
         return False
     minx, miny, maxx, maxy = box
@@ -310,31 +529,27 @@ def crowded_zoom(conn: Connection, county: str, z: int) -> bool:
     return count * share > AGGREGATE_ABOVE
 
 
-def _crowded_tile(
-    conn: Connection, spec: MapLayer, county: str, f: CompoundFilter, z: int, x: int, y: int
-) -> bytes:
-    """The aggregated tile z/x/y: from the cache, else counted with every tile of its zoom.
+def _crowded_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
+    """The aggregated tile of `key`: from the cache, else counted with every tile of its zoom.
 
     Counting the whole county in one query costs what one tile does when each reads the
     table and the ledger again, so the first crowded tile of a zoom computes them all (the
     others asking meanwhile wait for it) and the rest of the view comes from the cache.
     """
-    version = data_version(conn, county)
-    key = (spec.name, county, z, x, y, f, version)
     data = CACHE.get(key)
     if data is not None:
         return data
-    zoom_key = (spec.name, county, z, f, version)
+    zoom_key = ("zoom", replace(key, x=-1, y=-1))
     with _zoom_lock(zoom_key):
         data = CACHE.get(key)
         if data is None and CACHE.get(zoom_key) is not None:
             data = b""  # the zoom was counted: no compound has its centre in this tile
         if data is None:
-            tiles = _aggregated_zoom(conn, spec, county, f, z)
+            tiles = _aggregated_zoom(conn, spec, key.county, key.filters, key.z)
             for (tx, ty), mvt in tiles.items():
-                CACHE.put((spec.name, county, z, tx, ty, f, version), mvt)
+                CACHE.put(replace(key, x=tx, y=ty), mvt)
             CACHE.put(zoom_key, b"counted")
-            data = tiles.get((x, y), b"")
+            data = tiles.get((key.x, key.y), b"")
     return data
 
 
@@ -347,8 +562,7 @@ def warm(engine: Engine, county: str, z: int, filters: CompoundFilter | None = N
             with engine.connect() as conn:
                 box = extent(conn, county)
                 x, y = tile_of((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, z)
-                spec = LAYERS["compounds"]
-                _crowded_tile(conn, spec, county, filters or CompoundFilter(), z, x, y)
+                build_tile(conn, tile_key(conn, "compounds", county, z, x, y, filters))
         except Exception:  # a warm-up only: the tile request will report any real error
             pass
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
 from api.routers.compounds import Filter, county_of
+from api.routers.tiles import tile_response
 from geo import TitlemapError
 from geo.compounds import (
     PLANNED_KIND_VALUES,
@@ -36,7 +37,7 @@ from geo.compounds import (
 )
 from geo.compounds import extent as compound_extent
 from geo.overlaps import MAX_PIECES, overlap_rows, overlaps_geojson, write_xlsx
-from geo.tiles import GEOJSON_LIMIT, LAYERS, crowded_zoom, layer_geojson, tile, warm
+from geo.tiles import GEOJSON_LIMIT, LAYERS, crowded_zoom, layer_geojson, warm
 from maps.styles import web_styles
 from maps.webmap import STATIC_DIR, Basemap, first_zoom, render_page
 
@@ -182,16 +183,8 @@ def vector_tile(
     filters: Filter,
     county: str | None = None,
 ) -> Response:
-    if layer not in LAYERS:
-        raise HTTPException(404, f"没有图层 {layer!r} / no such layer: {', '.join(LAYERS)}")
-    with user_errors():
-        data = tile(conn, layer, county_of(request, county), z, x, y, filters)
-    # no-cache: a tile shows the ledger as it is now; the page keeps the tiles it has drawn
-    headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if len(data) > 512 and _accepts_gzip(request):
-        data = gzip.compress(data, 5)
-        headers["Content-Encoding"] = "gzip"
-    return Response(data, media_type=MVT_TYPE, headers=headers)
+    # the same answer as /tiles/…mvt: ETag, 304, no-cache (the page revalidates its tiles)
+    return tile_response(request, conn, layer, z, x, y, filters, county)
 
 
 @router.get(

@@ -1,0 +1,456 @@
+"""Benchmark: serving items pages and vector tiles, titlemap vs tipg vs the raw ST_AsMVT SQL.
+
+    .venv/bin/python benchmarks/serve.py [--compounds 100000] [--quick] [--concurrency 4]
+                                         [--tiles 100] [--pages 40] [--keep DIR] [--url URL]
+                                         [--json FILE]
+
+Generates the demo county with --compounds compounds (seed 1; `--quick`: 3 000 compounds,
+fewer tiles and pages) into a private PostGIS cluster under /tmp (DIR with --keep, which keeps
+the cluster and the loaded county for the next run; `--url` uses a database already holding
+it), then, in one run:
+
+- starts titlemap as `titlemap serve` does (its own process: uvicorn, one worker);
+- starts tipg (pip `tipg` + `uvicorn`, in a virtualenv of its own at $TITLEMAP_TIPG_VENV or
+  /tmp/titlemap-tipg, created on first use) on the same database, serving `public.compound`
+  (TIPG_DB_TABLES), with the tile buffer set to titlemap's 64 units;
+- times with `--concurrency` client threads (httpx, one keep-alive pool):
+  * items, --pages pages of 1 000: titlemap `/ogc/collections/compounds/items?limit=1000`
+    (and `/api/compounds?limit=1000`, the GeoJSON list the map uses) vs tipg
+    `/collections/public.compound/items?limit=1000`, with `offset`;
+  * tiles z12–z16, the same list for all (per zoom up to --tiles tiles holding compounds,
+    drawn from the compounds' centres with a fixed seed):
+    raw SQL — `ST_AsMVT(ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(z, x, y)))`
+    with titlemap's columns (the ledger status, label, units, rate, blockers…), run directly
+    with psycopg, one connection per client thread: the floor any server builds on;
+    titlemap cold — after a data-revision bump (what any edit does: every cached tile is
+    stale) with the county's extent already known: every tile built;
+    titlemap warm — the same tiles again: from the in-process tile cache;
+    titlemap 304 — the same again with `If-None-Match`: what a revalidating browser costs;
+    tipg — `/collections/public.compound/tiles/WebMercatorQuad/{z}/{x}/{y}`, its default
+    columns (every column of the compound table), no ledger join.
+- and, in this process, what simplifying outlines at low zooms (geo.tiles.SIMPLIFY_*) does
+  to the size and build time of the large layers' tiles.
+
+Each figure: p50 and p99 latency per request and throughput (requests ÷ wall time). Targets:
+titlemap tiles ≤ 1.3 × the raw SQL time (cold: building; warm: cached); items and tiles at
+least 2 × tipg's throughput. Before timing, one untimed pass of the raw SQL and of tipg warms
+PostgreSQL's buffers for everyone.
+"""
+
+import argparse
+import json
+import os
+import queue
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+import psycopg
+from sqlalchemy import make_url, text
+
+from benchmarks.map import database, free_port
+from geo import tiles as geo_tiles
+from geo.cluster import LocalCluster
+from geo.compounds import status_labels_sql
+from geo.db import make_engine
+
+REPO = Path(__file__).resolve().parent.parent
+COUNTY = "629901"
+ZOOMS = (12, 13, 14, 15, 16)
+TARGET_RAW = 1.3
+TARGET_TIPG = 2.0
+TIPG_VENV = Path(os.environ.get("TITLEMAP_TIPG_VENV", "/tmp/titlemap-tipg"))
+
+# The raw tile: the shape tipg and pg_tileserv use, with titlemap's compound columns.
+RAW_SQL = f"""
+SELECT ST_AsMVT(t, 'compounds', 4096, 'geom') FROM (
+    SELECT c.code, c.name, coalesce(e.status, 'not_on_ledger') AS status,
+           {status_labels_sql("e.status")} AS status_label,
+           coalesce(e.deadline < current_date AND e.status <> 'closed', false) AS overdue,
+           e.units_task, e.units_first_registered, e.units_transferred,
+           round(e.units_transferred::numeric / nullif(e.units_task, 0), 3)::float8
+               AS transfer_rate,
+           nullif(array_to_string(e.blockers, ','), '') AS blockers, e.lead_department,
+           ST_AsMVTGeom(ST_Transform(ST_SetSRID(c.geom, 4326), 3857),
+                        ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom
+    FROM compound c LEFT JOIN ledger_entry e ON e.compound_id = c.id
+    WHERE c.county_code = %(county)s AND c.geom && ST_SetSRID(ST_Transform(
+        ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 64.0 / 4096), 4326), 4490)
+) t WHERE t.geom IS NOT NULL
+"""
+
+
+# -- servers -----------------------------------------------------------------------------------
+
+
+def tipg_python() -> Path:
+    """tipg's own virtualenv (created with pip on first use: it pins its own FastAPI)."""
+    python = TIPG_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import tipg, uvicorn"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    print(f"  creating tipg's virtualenv in {TIPG_VENV} (pip install tipg uvicorn) …", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn"], check=True)
+    return python
+
+
+class Process:
+    """A server in a process of its own, stopped (by its pid) at the end."""
+
+    def __init__(self, name: str, args: list[str], env: dict, port: int, ready: str):
+        self.name, self.base = name, f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log")
+        self.proc = subprocess.Popen(
+            args, env=os.environ | env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(self.base + ready, timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log = Path(self.log.name).read_text(errors="replace")[-2000:]
+                raise SystemExit(f"{name} did not start:\n{log}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_titlemap(url: str) -> Process:
+    port = free_port()
+    env = {"DATABASE_URL": url, "TITLEMAP_COUNTY": COUNTY}
+    titlemap = Path(sys.executable).parent / "titlemap"
+    return Process("titlemap", [str(titlemap), "serve", "--port", str(port)], env, port, "/health")
+
+
+def start_tipg(url: str) -> Process:
+    python = tipg_python()
+    port = free_port()
+    env = {
+        "DATABASE_URL": make_url(url).set(drivername="postgresql").render_as_string(False),
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_DB_TABLES": '["public.compound"]',
+        "TIPG_TILE_BUFFER": "64",
+        "TIPG_DB_MAX_CONN_SIZE": "10",
+    }
+    args = [str(python), "-m", "uvicorn", "tipg.main:app", "--port", str(port)]
+    return Process("tipg", args, env, port, "/collections/public.compound")
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+def timed(jobs: list, work: Callable, concurrency: int) -> dict:
+    """Run `work(job)` for every job on `concurrency` threads: latencies and throughput."""
+    latencies: list[float] = []
+    sizes: list[int] = []
+    lock = threading.Lock()
+
+    def one(job) -> None:
+        started = time.perf_counter()
+        size = work(job)
+        elapsed = time.perf_counter() - started
+        with lock:
+            latencies.append(elapsed)
+            sizes.append(size)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, jobs))
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "n": len(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
+        "rps": len(latencies) / wall,
+        "kb": statistics.mean(sizes) / 1024 if sizes else 0,
+    }
+
+
+def http_getter(client: httpx.Client, base: str, path: Callable, headers=None) -> Callable:
+    def work(job) -> int:
+        response = client.get(base + path(job), headers=headers(job) if headers else None)
+        if response.status_code not in (200, 204, 304):
+            raise RuntimeError(f"{base}{path(job)}: {response.status_code} {response.text[:200]}")
+        return len(response.content)
+
+    return work
+
+
+def raw_getter(url: str, connections: int) -> Callable:
+    """The raw tile SQL on a fixed set of psycopg connections, one per client thread."""
+    pool: queue.Queue = queue.Queue()
+    conns = [psycopg.connect(url, autocommit=True) for _ in range(connections)]
+    for conn in conns:
+        pool.put(conn)
+
+    def work(job) -> int:
+        conn = pool.get()
+        try:
+            z, x, y = job
+            row = conn.execute(RAW_SQL, {"z": z, "x": x, "y": y, "county": COUNTY}).fetchone()
+        finally:
+            pool.put(conn)
+        return len(row[0] or b"")
+
+    work.conns = conns  # type: ignore[attr-defined]
+    return work
+
+
+def tile_list(engine, per_zoom: int) -> dict[int, list[tuple[int, int, int]]]:
+    """Per zoom, up to `per_zoom` distinct tiles holding compound centres (fixed seed)."""
+    with engine.connect() as conn:
+        centres = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                "FROM compound WHERE county_code = :c) s"
+            ),
+            {"c": COUNTY},
+        ).all()
+    chooser = random.Random(1)
+    tiles = {}
+    for z in ZOOMS:
+        distinct = sorted({geo_tiles.tile_of(lon, lat, z) for lon, lat in centres})
+        chosen = chooser.sample(distinct, min(per_zoom, len(distinct)))
+        tiles[z] = [(z, x, y) for x, y in chosen]
+    return tiles
+
+
+def bump_revision(url: str) -> None:
+    """What any edit does: the county's data revision goes up, every cached tile is stale."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE county SET name = name WHERE code = %s", (COUNTY,))
+
+
+# -- the measurements --------------------------------------------------------------------------
+
+
+def measure_tiles(args, url_pg: str, ours: Process, tipg: Process, engine) -> list[dict]:
+    tiles = tile_list(engine, args.tiles)
+    with engine.connect() as conn:
+        crowded = {z: geo_tiles.crowded_zoom(conn, COUNTY, z) for z in ZOOMS}
+    raw = raw_getter(url_pg, args.concurrency)
+    results = []
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    with httpx.Client(timeout=300, limits=limits) as client:
+        tm = http_getter(client, ours.base, lambda j: "/tiles/compounds/{}/{}/{}.mvt".format(*j))
+        tp = http_getter(
+            client,
+            tipg.base,
+            lambda j: "/collections/public.compound/tiles/WebMercatorQuad/{}/{}/{}".format(*j),
+        )
+        etags: dict = {}
+
+        def tm_etag(job) -> int:
+            response = client.get(ours.base + "/tiles/compounds/{}/{}/{}.mvt".format(*job))
+            etags[job] = response.headers["etag"]
+            return len(response.content)
+
+        revalidate = http_getter(
+            client,
+            ours.base,
+            lambda j: "/tiles/compounds/{}/{}/{}.mvt".format(*j),
+            headers=lambda j: {"If-None-Match": etags[j]},
+        )
+        for z in ZOOMS:
+            jobs = tiles[z]
+            print(f"  tiles z{z}: {len(jobs)} tiles", flush=True)
+            timed(jobs, raw, args.concurrency)  # warm PostgreSQL's buffers for everyone
+            timed(jobs, tp, args.concurrency)
+            row = {"zoom": z, "tiles": len(jobs), "aggregated": crowded[z]}
+            row["raw"] = timed(jobs, raw, args.concurrency)
+            bump_revision(url_pg)
+            client.get(ours.base + "/tiles/compounds.json")  # the extent, known again
+            row["cold"] = timed(jobs, tm_etag, args.concurrency)
+            row["warm"] = timed(jobs, tm, args.concurrency)
+            row["304"] = timed(jobs, revalidate, args.concurrency)
+            row["tipg"] = timed(jobs, tp, args.concurrency)
+            results.append(row)
+            print("   ", json.dumps(row), flush=True)
+    for conn in raw.conns:
+        conn.close()
+    return results
+
+
+def measure_items(args, ours: Process, tipg: Process) -> list[dict]:
+    offsets = [1000 * i for i in range(args.pages)]
+    targets = {
+        "titlemap /ogc items": (ours.base, "/ogc/collections/compounds/items?limit=1000&offset={}"),
+        "titlemap /api/compounds": (ours.base, "/api/compounds?limit=1000&offset={}"),
+        "tipg items": (tipg.base, "/collections/public.compound/items?limit=1000&offset={}"),
+    }
+    results = []
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    with httpx.Client(timeout=300, limits=limits) as client:
+        for name, (base, path) in targets.items():
+            probe = client.get(base + path.format(0))
+            if probe.status_code != 200:
+                print(f"  {name}: {probe.status_code} — not measured", flush=True)
+                results.append({"name": name, "missing": probe.status_code})
+                continue
+            work = http_getter(client, base, path.format)
+            timed(offsets[:4], work, args.concurrency)  # warm-up
+            results.append({"name": name, **timed(offsets, work, args.concurrency)})
+            print(f"  {name}: {json.dumps(results[-1])}", flush=True)
+    return results
+
+
+def measure_simplify(engine) -> list[dict]:
+    """Build time and bytes of low-zoom tiles of the large outlines, simplified or not."""
+    with engine.connect() as conn:
+        box = geo_tiles.layer_bounds(conn, "townships", COUNTY)
+    lon, lat = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    rows = []
+    for layer, zooms in (("townships", (9, 11, 13)), ("boundary", (9, 11, 13)),
+                         ("context", (11, 13)), ("compounds", (13,))):  # fmt: skip
+        for z in zooms:
+            x, y = geo_tiles.tile_of(lon, lat, z)
+            row = {"layer": layer, "zoom": z}
+            for label, below in (("plain", 0), ("simplified", geo_tiles.SIMPLIFY_BELOW_ZOOM)):
+                saved = geo_tiles.SIMPLIFY_BELOW_ZOOM
+                geo_tiles.SIMPLIFY_BELOW_ZOOM = below
+                try:
+                    times, size = [], 0
+                    with engine.connect() as conn:
+                        key = geo_tiles.tile_key(conn, layer, COUNTY, z, x, y)
+                        if key.crowded:
+                            break
+                        for _ in range(5):
+                            started = time.perf_counter()
+                            size = len(geo_tiles._detail_tile(conn, geo_tiles.LAYERS[layer], key))
+                            times.append(time.perf_counter() - started)
+                finally:
+                    geo_tiles.SIMPLIFY_BELOW_ZOOM = saved
+                row[label] = {"ms": 1000 * statistics.median(times), "bytes": size}
+            if "plain" in row and "simplified" in row:
+                rows.append(row)
+    return rows
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def fmt(m: dict) -> str:
+    return f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f} ms, {m['rps']:.0f}/s"
+
+
+def report(info: dict, tiles: list[dict], items: list[dict], simplify: list[dict]) -> str:
+    lines = [
+        f"compounds {info['compounds']:,}, concurrency {info['concurrency']}, "
+        f"load average at start {info['load']:.1f}",
+        "",
+        "Tiles (p50 / p99 latency, throughput; ratios: titlemap p50 ÷ raw p50, "
+        "titlemap req/s ÷ tipg req/s)",
+        "| z | tiles | raw SQL | titlemap cold | titlemap warm | titlemap 304 | tipg | "
+        "cold÷raw | warm÷raw | cold ×tipg | warm ×tipg |",
+        "|---|---:|---|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in tiles:
+        z = f"{r['zoom']}{' (agg.)' if r['aggregated'] else ''}"
+        lines.append(
+            f"| {z} | {r['tiles']} | {fmt(r['raw'])} | {fmt(r['cold'])} | {fmt(r['warm'])} | "
+            f"{fmt(r['304'])} | {fmt(r['tipg'])} | "
+            f"{r['cold']['p50_ms'] / r['raw']['p50_ms']:.2f} | "
+            f"{r['warm']['p50_ms'] / r['raw']['p50_ms']:.2f} | "
+            f"{r['cold']['rps'] / r['tipg']['rps']:.1f} | "
+            f"{r['warm']['rps'] / r['tipg']['rps']:.1f} |"
+        )
+    lines.append("")
+    lines.append("Mean tile size (KB, uncompressed): " + ", ".join(
+        f"z{r['zoom']} raw {r['raw']['kb']:.0f} / titlemap {r['cold']['kb']:.0f} / "
+        f"tipg {r['tipg']['kb']:.0f}" for r in tiles))  # fmt: skip
+    lines += ["", "Items, pages of 1 000 (p50 / p99, throughput)", "| endpoint | pages | "
+              "p50 / p99, req/s | × tipg |", "|---|---:|---|---:|"]  # fmt: skip
+    tipg_items = next((i for i in items if i["name"] == "tipg items" and "rps" in i), None)
+    for i in items:
+        if "rps" not in i:
+            lines.append(f"| {i['name']} | – | not there (HTTP {i['missing']}) | – |")
+            continue
+        ratio = f"{i['rps'] / tipg_items['rps']:.1f}" if tipg_items else "–"
+        lines.append(f"| {i['name']} | {i['n']} | {fmt(i)} | {ratio} |")
+    below = geo_tiles.SIMPLIFY_BELOW_ZOOM
+    lines += ["", f"Simplification below z{below} (median of 5 builds; bytes uncompressed)",
+              "| layer | z | plain | simplified |", "|---|---:|---|---|"]  # fmt: skip
+    for s in simplify:
+        lines.append(
+            f"| {s['layer']} | {s['zoom']} | {s['plain']['ms']:.1f} ms, {s['plain']['bytes']:,} B"
+            f" | {s['simplified']['ms']:.1f} ms, {s['simplified']['bytes']:,} B |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compounds", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="3 000 compounds, fewer requests")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--tiles", type=int, default=100, help="tiles per zoom (at most)")
+    parser.add_argument("--pages", type=int, default=40, help="item pages of 1 000")
+    parser.add_argument("--keep", type=Path, help="keep the cluster (and the county) here")
+    parser.add_argument("--url", help="a database already holding the county")
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    args = parser.parse_args()
+    if args.quick:
+        args.compounds, args.tiles, args.pages = 3000, 20, 3
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="titlemap-bench-serve-", dir="/tmp"))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)  # as root, the cluster inside runs as the postgres user
+    cluster = None
+    servers: list[Process] = []
+    try:
+        url = args.url
+        if not url:
+            cluster = LocalCluster(folder / "cluster", free_port(), fsync=False)
+            cluster.ensure_running()
+            url = database(cluster, f"serve_{args.compounds}", args.compounds)
+        url_pg = make_url(url).set(drivername="postgresql").render_as_string(False)
+        engine = make_engine(url)
+        info = {"compounds": args.compounds, "concurrency": args.concurrency,
+                "load": os.getloadavg()[0]}  # fmt: skip
+        servers.append(start_titlemap(url))
+        servers.append(start_tipg(url))
+        ours, tipg = servers
+        print("items …", flush=True)
+        items = measure_items(args, ours, tipg)
+        print("tiles …", flush=True)
+        tiles = measure_tiles(args, url_pg, ours, tipg, engine)
+        print("simplification …", flush=True)
+        simplify = measure_simplify(engine)
+        engine.dispose()
+    finally:
+        for server in servers:
+            server.stop()
+        if cluster:
+            cluster.stop()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print("\n" + report(info, tiles, items, simplify))
+    if args.json:
+        payload = {"info": info, "tiles": tiles, "items": items, "simplify": simplify}
+        args.json.write_text(json.dumps(payload, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""/tiles: vector tiles read by GDAL, TileJSON, ETag/304, and the data revision that makes an
+edit (ledger, geometry, parcels) show at once."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from geo import tiles as geo_tiles
+from geo.compounds import data_version
+from geo.db import make_engine
+from geo.ledger import update_entry
+from geo.load import load_county
+from geo.model import Compound, LedgerEntry
+from geo.schema import upgrade
+from geo.settings import Settings
+from tests.test_web_map import decode_mvt
+
+COUNTY = "629901"
+OGRINFO = "/usr/bin/ogrinfo"
+Z = 14
+
+
+@pytest.fixture(scope="module")
+def db(new_database, demo) -> Engine:
+    """The demo county in a database of this module's own: the tests here edit it."""
+    engine = make_engine(new_database("tiles_api"))
+    upgrade(engine)
+    load_county(engine, demo, replace=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(db):
+    return TestClient(create_app(Settings(), db))
+
+
+def revision(db: Engine) -> int:
+    with db.connect() as conn:
+        return data_version(conn, COUNTY)[0]
+
+
+def town_tile(db: Engine, z: int = Z) -> tuple[int, int]:
+    """The tile at the centre of the compounds' extent (the demo's town)."""
+    with db.connect() as conn:
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)) AS c "
+                "FROM compound WHERE county_code = :c) s"
+            ),
+            {"c": COUNTY},
+        ).one()
+    return geo_tiles.tile_of(lon, lat, z)
+
+
+def expected_in_tile(db: Engine, z: int, x: int, y: int) -> dict[str, str]:
+    """{code: status} of the compounds a tile must hold: those meeting it or its 64-unit
+    buffer, in Web Mercator — worked out here in plain SQL, not by geo.tiles."""
+    sql = """
+        SELECT c.code, coalesce(e.status, 'not_on_ledger') AS status
+        FROM compound c LEFT JOIN ledger_entry e ON e.compound_id = c.id
+        WHERE c.county_code = :c AND ST_Intersects(
+            ST_Transform(ST_SetSRID(c.geom, 4326), 3857),
+            ST_TileEnvelope(:z, :x, :y, margin => 64.0 / 4096))
+    """
+    with db.connect() as conn:
+        rows = conn.execute(text(sql), {"c": COUNTY, "z": z, "x": x, "y": y})
+        return {r.code: r.status for r in rows}
+
+
+def ogr_features(path: Path) -> tuple[int, dict[str, dict[str, str]]]:
+    """(Feature Count, {code: {field: value}}) as GDAL's MVT driver reads the tile file."""
+    out = subprocess.run(
+        [OGRINFO, "-ro", "-al", "-oo", "CLIP=NO", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "using driver `MVT' successful" in out
+    count = int(re.search(r"Feature Count: (\d+)", out).group(1))
+    features: dict[str, dict[str, str]] = {}
+    for block in out.split("OGRFeature(")[1:]:
+        fields = dict(re.findall(r"^  (\w+) \([^)]*\) = (.*)$", block, re.M))
+        features[fields["code"]] = fields
+    return count, features
+
+
+def test_gdal_reads_a_compound_tile_with_the_expected_features(client, db, tmp_path):
+    x, y = town_tile(db)
+    response = client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    path = tmp_path / str(Z) / str(x) / f"{y}.mvt"  # z/x/y: GDAL places the tile by its path
+    path.parent.mkdir(parents=True)
+    path.write_bytes(response.content)
+    count, features = ogr_features(path)
+    expected = expected_in_tile(db, Z, x, y)
+    assert len(expected) > 10
+    assert count == len(expected) == len(features)
+    assert {code: f["status"] for code, f in features.items()} == expected
+    labels = {"stalled": "停滞", "closed": "已销号", "not_on_ledger": "不在台账"}
+    for f in features.values():
+        if f["status"] in labels:
+            assert f["status_label"] == labels[f["status"]]
+    with db.connect() as conn:
+        task = dict(
+            conn.execute(
+                text(
+                    "SELECT c.code, e.units_task FROM compound c JOIN ledger_entry e "
+                    "ON e.compound_id = c.id WHERE c.code = ANY(:codes)"
+                ),
+                {"codes": list(features)},
+            ).all()
+        )
+    assert task and all(int(features[code]["units_task"]) == n for code, n in task.items())
+
+
+def test_the_web_maps_pbf_route_is_the_same_tile(client, db):
+    x, y = town_tile(db)
+    mvt = client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt")
+    pbf = client.get(f"/api/tiles/compounds/{Z}/{x}/{y}.pbf")
+    assert pbf.status_code == 200
+    assert pbf.headers["etag"] == mvt.headers["etag"]
+    assert pbf.content == mvt.content
+
+
+def test_an_unchanged_tile_is_answered_304_without_building_it(client, db):
+    x, y = town_tile(db)
+    url = f"/tiles/compounds/{Z}/{x}/{y}.mvt"
+    first = client.get(url, headers={"Accept-Encoding": "identity"})
+    etag = first.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    assert "no-cache" in first.headers["cache-control"]
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["etag"] == etag[:-1] + '-gz"'  # another representation
+    assert zipped.content == first.content
+    geo_tiles.CACHE.clear()
+    for tag in (etag, zipped.headers["etag"], f'"x", W/{etag}'):
+        again = client.get(url, headers={"If-None-Match": tag})
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["etag"] == etag
+    assert len(geo_tiles.CACHE) == 0  # nothing was built for the 304s
+    plain = {"Accept-Encoding": "identity"}
+    assert client.get(url, headers={"If-None-Match": '"other"'} | plain).status_code == 200
+    assert len(geo_tiles.CACHE) == 1  # built once and kept …
+    assert client.get(url, headers=plain).content == first.content  # … and served from there
+    assert len(geo_tiles.CACHE) == 1
+    stalled = client.get(url, params={"status": "stalled"})
+    assert stalled.headers["etag"] != etag  # another filter, another tile
+
+
+def test_a_ledger_edit_changes_the_etag_and_shows_at_once(client, db):
+    x, y = town_tile(db)
+    url = f"/tiles/compounds/{Z}/{x}/{y}.mvt"
+    before = client.get(url)
+    features = {f["code"]: f for f in decode_mvt(before.content)["compounds"]}
+    code = next(c for c, f in sorted(features.items()) if f["status"] == "in_progress")
+    start = revision(db)
+    with Session(db) as session:
+        entry = session.scalars(
+            select(LedgerEntry).join(Compound).where(Compound.code == code)
+        ).one()
+        update_entry(session, entry, {"status": "stalled"}, "test-tiles", note="tile test")
+        session.commit()
+    assert revision(db) > start
+    after = client.get(url, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    changed = {f["code"]: f for f in decode_mvt(after.content)["compounds"]}
+    assert changed[code]["status"] == "stalled"
+    assert changed[code]["status_label"] == "停滞"
+    assert {c: f["status"] for c, f in changed.items() if c != code} == {
+        c: f["status"] for c, f in features.items() if c != code
+    }
+
+
+def test_a_geometry_edited_in_place_shows_at_once(client, db):
+    x, y = town_tile(db)
+    url = f"/tiles/compounds/{Z}/{x}/{y}.mvt"
+    before = client.get(url)
+    codes = sorted(f["code"] for f in decode_mvt(before.content)["compounds"])
+    moved = codes[0]
+    with db.begin() as conn:  # 0.5° east: far out of this tile, same row, same id
+        conn.execute(
+            text("UPDATE compound SET geom = ST_Translate(geom, 0.5, 0) WHERE code = :code"),
+            {"code": moved},
+        )
+    after = client.get(url, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert sorted(f["code"] for f in decode_mvt(after.content)["compounds"]) == codes[1:]
+    assert codes[1:] == sorted(expected_in_tile(db, Z, x, y))
+    with db.begin() as conn:  # back where it was: the extent (and the town tile) as before
+        conn.execute(
+            text("UPDATE compound SET geom = ST_Translate(geom, -0.5, 0) WHERE code = :code"),
+            {"code": moved},
+        )
+    back = client.get(url, headers={"If-None-Match": after.headers["etag"]})
+    assert sorted(f["code"] for f in decode_mvt(back.content)["compounds"]) == codes
+
+
+def test_every_drawn_table_bumps_the_revision_once_per_statement(client, db):
+    x, y = town_tile(db, 13)
+    parcels = client.get(f"/tiles/parcels/13/{x}/{y}.mvt")
+    start = revision(db)
+    with db.begin() as conn:
+        n = conn.execute(text("UPDATE compound SET name = name")).rowcount
+    assert n > 100
+    assert revision(db) == start + 1  # one statement of 150 rows: one bump
+    tables = ["parcel", "planned_area", "complaint", "township", "context_feature"]
+    for i, table in enumerate(tables, start=2):
+        with db.begin() as conn:
+            conn.execute(text(f"UPDATE {table} SET geom = geom WHERE ctid IN "
+                              f"(SELECT ctid FROM {table} LIMIT 1)"))  # fmt: skip
+        assert revision(db) == start + i, table
+    with db.begin() as conn:
+        conn.execute(text("UPDATE compound SET name = name WHERE false"))  # no row: no bump
+    assert revision(db) == start + len(tables) + 1
+    again = client.get(f"/tiles/parcels/13/{x}/{y}.mvt")
+    assert again.headers["etag"] != parcels.headers["etag"]
+
+
+def test_tilejson_describes_the_layer_and_its_tiles(client, db):
+    listing = client.get("/tiles").json()
+    assert [layer["id"] for layer in listing["layers"]] == list(geo_tiles.LAYERS)
+    body = client.get("/tiles/compounds.json", params={"status": "stalled"}).json()
+    assert body["tilejson"] == "3.0.0"
+    (url,) = body["tiles"]
+    assert url.startswith("http://testserver/tiles/compounds/{z}/{x}/{y}.mvt?")
+    assert "county=629901" in url and "status=stalled" in url
+    assert body["minzoom"] == 0 and body["maxzoom"] >= 16
+    layer = body["vector_layers"][0]
+    assert layer["id"] == "compounds"
+    assert {"code", "status", "status_label", "units_task", "overdue"} <= set(layer["fields"])
+    with db.connect() as conn:
+        box = conn.execute(
+            text(
+                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
+                "(SELECT ST_Extent(geom) AS b FROM compound WHERE county_code = :c) s"
+            ),
+            {"c": COUNTY},
+        ).one()
+    assert body["bounds"] == pytest.approx(list(box))
+    lon, lat, zoom = body["center"]
+    assert box[0] < lon < box[2] and box[1] < lat < box[3] and 0 <= zoom <= 18
+    x, y = town_tile(db)
+    tile = client.get(url.removeprefix("http://testserver").format(z=Z, x=x, y=y))
+    assert tile.status_code == 200, tile.text
+    statuses = {f["status"] for f in decode_mvt(tile.content)["compounds"]}
+    assert statuses == {"stalled"}
+    parcels = client.get("/tiles/parcels.json", params={"status": "stalled"}).json()
+    assert "status=" not in parcels["tiles"][0]  # only compounds take the filter
+    assert client.get("/tiles/lakes.json").status_code == 404
+    assert client.get("/tiles/compounds.json", params={"county": "999999"}).status_code == 404
+    assert client.get("/tiles/compounds/3/9/0.mvt").status_code == 422
+
+
+def test_the_cache_drops_the_least_recently_used_beyond_its_budget():
+    cache = geo_tiles.TileCache(max_bytes=3 * 1200)
+    for key in "abc":
+        cache.put(key, b"x" * 1000)
+    assert cache.get("a") == b"x" * 1000  # a is now the most recent
+    cache.put("d", b"y" * 1000)
+    assert cache.get("b") is None and len(cache) == 3
+    assert {k for k in "acd" if cache.get(k) is not None} == {"a", "c", "d"}
