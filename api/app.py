@@ -3,7 +3,18 @@
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api.routers import checks, compounds, health, imports, ledger, ledger_files, stats, web
+from api.routers import (
+    checks,
+    compounds,
+    health,
+    imports,
+    ledger,
+    ledger_files,
+    ogc,
+    stats,
+    tiles,
+    web,
+)
 from api.routers import print as print_routes
 from geo.db import get_engine
 from geo.settings import Settings, get_settings
@@ -30,5 +41,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(ledger_files.router)
     app.include_router(print_routes.router)
     app.include_router(checks.router)
+    app.include_router(tiles.router)
+    app.include_router(ogc.router)
     app.include_router(web.router)
     return app
