@@ -11,8 +11,9 @@ The checks (`CHECKS`), and the SQL idea behind each:
 - parcel_code 宗地代码: `geo.codes.check_parcel_code` (county prefix, digits, feature letters,
   sequence). A regular expression equal to those rules (`parcel_code_pattern`) lets PostgreSQL
   pass the good codes, so Python only explains the bad ones.
-- geometry 图形有效: `ST_IsValid` / `ST_IsValidDetail` (and empty shapes). Every other check uses
-  `ST_MakeValid` of an invalid shape, so one bad drawing cannot abort the run; it says so.
+- geometry 图形有效: `ST_IsValid` / `ST_IsValidDetail` (and empty shapes), once per parcel, first.
+  Every other check uses `ST_MakeValid` of an invalid shape, so one bad drawing cannot abort
+  the run; it says so.
 - area 面积核对: `ST_Area(ST_Transform(geom, gk))` in the county's Gauss-Krüger zone against the
   recorded area; a relative difference beyond `area_tolerance` (default 1 %) fails.
 - overlap 宗地重叠: parcels are grouped into clusters of touching parcels with
@@ -43,10 +44,15 @@ The checks (`CHECKS`), and the SQL idea behind each:
   reason names compounds or parcels lying on them without a link.
 - credit_code 开发企业信用代码: `geo.codes.check_credit_code` on every developer of the county.
 
-A county run splits the parcels and compounds into `workers` parts (by id, and by cluster) and
-runs the parts on as many connections at once, all reading one exported snapshot, so the
-figures are those of one moment. Every report carries the tolerances and the Gauss-Krüger EPSG
-it measured in (`CheckReport.summary`), so a reader can redo any figure.
+A county run splits the work into tasks and runs them on `workers` connections at once, all
+reading one exported snapshot, so the figures are those of one moment: first the clusters
+(dealt out to `workers` shares in the same statement, largest first, each compound with the
+cluster of its first parcel) and the invalid shapes, with the small checks (codes, planned
+areas, compounds without parcels, developers) filling the gaps; then the shares of overlaps,
+gaps and beyond (the largest tasks first) and the per-parcel checks in `workers` parts by id.
+Shares travel as PostgreSQL array literals, never as rows through Python. Every report
+carries the tolerances and the Gauss-Krüger EPSG it measured in (`CheckReport.summary`), so a
+reader can redo any figure.
 """
 
 import json
@@ -333,8 +339,7 @@ class _Found:
     counts: dict[str, int] = field(default_factory=dict)
     slivers: list[tuple[float, str, str]] = field(default_factory=list)  # (m², parcel, parcel)
     bad_parcels: list[int] = field(default_factory=list)
-    clusters: list[tuple[int, int]] = field(default_factory=list)  # (parcel id, cluster)
-    firsts: list[tuple[int, int]] = field(default_factory=list)  # (compound id, first parcel)
+    shares: list["_Share"] = field(default_factory=list)
 
     def add(self, other: "_Found") -> "_Found":
         self.problems += other.problems
@@ -343,19 +348,18 @@ class _Found:
             self.counts[key] = self.counts.get(key, 0) + value
         self.slivers += other.slivers
         self.bad_parcels += other.bad_parcels
-        self.clusters += other.clusters
-        self.firsts += other.firsts
+        self.shares += other.shares
         return self
 
 
 @dataclass
 class _Share:
-    """One worker's part of the second phase: clusters (their parcels) and compounds."""
+    """One worker's part of the second phase: clusters (their parcels) and compounds, as
+    PostgreSQL array literals ('{1,2,3}'): they go straight back as parameters."""
 
-    parcels: list[int] = field(default_factory=list)
-    clusters: list[int] = field(default_factory=list)
-    compounds: list[int] = field(default_factory=list)
-    load: int = 0
+    parcels: str = "{}"
+    clusters: str = "{}"  # the cluster of each parcel
+    compounds: str = "{}"
 
 
 def default_workers() -> int:
@@ -380,29 +384,25 @@ def run_parcel_checks(
     n = max(1, workers or default_workers())
     timings: dict[str, float] = {}
     with _Runner(conn, n) as runner:
-        first = [runner.submit(lambda c: _clusters(c, plan))]
-        first += [runner.submit(_part(_parcel_stage, plan, n, k)) for k in range(n)]
+        # First what the rest depends on: clusters (and their shares) and the invalid shapes.
+        first = [runner.submit(lambda c: _clusters(c, plan, n)),
+                 runner.submit(lambda c: _validity_stage(c, plan))]  # fmt: skip
         # Codes, planned areas, compounds without parcels and developers feed nothing else:
-        # they run beside the rest, on a copy of the plan.
-        small = runner.submit(lambda c, own=replace(plan): _small_stages(c, own))
+        # they fill the gaps, on a copy of the plan (they test validity themselves).
+        own = replace(plan)
+        stages = (_planned_stage, _developer_stage, _lonely_compounds, _code_stage)
+        small = [runner.submit(lambda c, stage=stage: stage(c, own)) for stage in stages]
         found = _gather(task.result() for task in first)
-        timings["validity, areas, clusters"] = time.perf_counter() - started
+        timings["validity, clusters"] = time.perf_counter() - started
         plan.bad_parcels = sorted(found.bad_parcels)
+        # The largest tasks first, so that the workers finish together.
         second = [runner.submit(lambda c, share=share: _compound_stage(c, plan, share))
-                  for share in _shares(found, n)]  # fmt: skip
-        found.add(_gather(task.result() for task in second))
-        found.add(small.result())
+                  for share in found.shares]  # fmt: skip
+        second += [runner.submit(_part(_parcel_stage, plan, n, k)) for k in range(n)]
+        found.add(_gather(task.result() for task in second + small))
     _name_overlap_compounds(conn, plan, found)
     timings["total"] = time.perf_counter() - started
     return _report(info, plan, found, timings, "county", n)
-
-
-def _small_stages(conn: Connection, plan: _Plan) -> _Found:
-    """Codes, planned areas, compounds without parcels, developers: one task, they are quick."""
-    found = _code_stage(conn, plan)
-    for stage in (_planned_stage, _lonely_compounds, _developer_stage):
-        found.add(stage(conn, plan))
-    return found
 
 
 def _part(stage, plan: _Plan, n: int, k: int) -> Callable[[Connection], _Found]:
@@ -552,25 +552,43 @@ def _validity_words(reason: str | None) -> str:
 # -- phase 1: clusters; every parcel on its own --------------------------------------------------
 
 
-def _clusters(conn: Connection, plan: _Plan) -> _Found:
+def _clusters(conn: Connection, plan: _Plan, n: int = 1) -> _Found:
     """Clusters of touching parcels: `ST_ClusterDBSCAN(geom, 0, 1)`, one pass over GEOS' own
-    STR-tree. Its distances are liblwgeom's, which an invalid shape cannot upset."""
+    STR-tree (its distances are liblwgeom's, which an invalid shape cannot upset), shared out
+    over `n` workers in the same statement: clusters in turn, largest first; a compound goes
+    with the cluster of its first parcel, so the cluster's union serves as the compound's."""
     sql = f"""
-        SELECT x.id, x.cid FROM (
-            SELECT c.id, c.cid, count(*) OVER (PARTITION BY c.cid) AS size FROM (
-                SELECT p.id, ST_ClusterDBSCAN(p.geom, 0, 1) OVER () AS cid
-                FROM parcel p WHERE p.county_code = :county {plan.only("p.id")}
-            ) c
-        ) x WHERE x.size > 1 AND x.cid IS NOT NULL
+        WITH c AS MATERIALIZED (
+            SELECT p.id, ST_ClusterDBSCAN(p.geom, 0, 1) OVER () AS cid
+            FROM parcel p WHERE p.county_code = :county {plan.only("p.id")}
+        ), turns AS MATERIALIZED (
+            SELECT s.cid, (row_number() OVER (ORDER BY s.size DESC, s.cid) - 1) % :n AS k
+            FROM (SELECT cid, count(*) AS size FROM c WHERE cid IS NOT NULL GROUP BY cid
+                  HAVING count(*) > 1) s
+        ), members AS MATERIALIZED (
+            SELECT c.id, c.cid, t.k FROM c JOIN turns t ON t.cid = c.cid
+        ), parts AS (
+            -- two aggregates of one pass read the rows in the same order: ids and clusters align
+            SELECT k, string_agg(id::text, ',') AS parcels, string_agg(cid::text, ',') AS clusters
+            FROM members GROUP BY k
+        ), compounds AS (
+            SELECT coalesce(m.k, f.compound_id % :n) AS k,
+                   string_agg(f.compound_id::text, ',') AS compounds
+            FROM (SELECT l.compound_id, min(l.parcel_id) AS first FROM compound_parcel l
+                  WHERE l.county_code = :county {plan.only("l.compound_id", "cids")}
+                  GROUP BY l.compound_id) f
+            LEFT JOIN members m ON m.id = f.first
+            GROUP BY 1
+        )
+        SELECT g.k, '{{' || coalesce(p.parcels, '') || '}}' AS parcels,
+               '{{' || coalesce(p.clusters, '') || '}}' AS clusters,
+               '{{' || coalesce(o.compounds, '') || '}}' AS compounds
+        FROM generate_series(0, :n - 1) g(k)
+        LEFT JOIN parts p ON p.k = g.k LEFT JOIN compounds o ON o.k = g.k
+        ORDER BY g.k
     """
-    firsts = f"""
-        SELECT l.compound_id, min(l.parcel_id) FROM compound_parcel l
-        WHERE l.county_code = :county {plan.only("l.compound_id", "cids")} GROUP BY l.compound_id
-    """
-    return _Found(
-        clusters=[tuple(row) for row in conn.execute(text(sql), plan.params())],
-        firsts=[tuple(row) for row in conn.execute(text(firsts), plan.params())],
-    )
+    rows = conn.execute(text(sql), plan.params(n=n)).all()
+    return _Found(shares=[_Share(row.parcels, row.clusters, row.compounds) for row in rows])
 
 
 def _geometry_problem(row) -> Problem:
@@ -617,37 +635,48 @@ def _code_stage(conn: Connection, plan: _Plan) -> _Found:
     return found
 
 
+def _validity_stage(conn: Connection, plan: _Plan) -> _Found:
+    """图形有效: the invalid or empty parcels, which every other check then repairs."""
+    sql = f"""
+        SELECT v.id, v.code, v.empty,
+               CASE WHEN NOT v.valid THEN ST_IsValidReason(v.geom) END AS reason,
+               CASE WHEN NOT v.valid THEN ST_X((ST_IsValidDetail(v.geom)).location) END AS bad_lon,
+               CASE WHEN NOT v.valid THEN ST_Y((ST_IsValidDetail(v.geom)).location) END AS bad_lat
+        FROM (SELECT p.id, p.code, p.geom, ST_IsValid(p.geom) AS valid, ST_IsEmpty(p.geom) AS empty
+              FROM parcel p WHERE p.county_code = :county {plan.only("p.id")} OFFSET 0) v
+        WHERE NOT v.valid OR v.empty
+    """
+    found = _Found()
+    for row in conn.execute(text(sql), plan.params()).all():
+        found.bad_parcels.append(row.id)
+        found.problems.append(_geometry_problem(row))
+    return found
+
+
 def _parcel_stage(conn: Connection, plan: _Plan, n: int, k: int) -> _Found:
-    """Validity, area, arrears and the link to a compound, for parcels with id % n = k."""
+    """Area, arrears and the link to a compound, for parcels with id % n = k (their shapes
+    repaired where `_validity_stage` found them invalid)."""
     s = plan.settings
     sql = f"""
         WITH linked AS (
             SELECT DISTINCT parcel_id FROM compound_parcel WHERE county_code = :county
-        ), checked AS (
-            SELECT p.id, p.code, p.recorded_area_m2::float8 AS recorded,
-                   p.premium_due::float8 AS due, p.premium_paid::float8 AS paid, p.geom,
-                   ST_IsValid(p.geom) AS valid, ST_IsEmpty(p.geom) AS empty,
-                   l.parcel_id IS NULL AS orphan
-            FROM parcel p LEFT JOIN linked l ON l.parcel_id = p.id
-            WHERE p.county_code = :county AND p.id % :n = :k {plan.only("p.id")}
         ), measured AS (
             SELECT c.*, ST_Area(ST_Transform(c.sg, :epsg)) AS drawn
-            FROM (SELECT checked.*, CASE WHEN valid THEN geom
-                         ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)) END AS sg
-                  FROM checked OFFSET 0) c
+            FROM (SELECT p.id, p.code, p.recorded_area_m2::float8 AS recorded,
+                         p.premium_due::float8 AS due, p.premium_paid::float8 AS paid,
+                         {_safe("p")} AS sg, l.parcel_id IS NULL AS orphan
+                  FROM parcel p LEFT JOIN linked l ON l.parcel_id = p.id
+                  WHERE p.county_code = :county AND p.id % :n = :k {plan.only("p.id")}
+                  OFFSET 0) c
         ), flagged AS (
             SELECT m.*, ST_PointOnSurface(m.sg) AS pt FROM measured m
-            WHERE NOT m.valid OR m.empty OR m.orphan
-               OR m.recorded IS NULL OR m.recorded <= 0
+            WHERE m.orphan OR m.recorded IS NULL OR m.recorded <= 0
                OR abs(m.drawn - m.recorded) > :area_tol * m.recorded
                OR coalesce(m.due, 0) - coalesce(m.paid, 0) > :arrears_tol
             OFFSET 0
         )
-        SELECT f.id, f.code, f.recorded, f.due, f.paid, f.valid, f.empty, f.orphan, f.drawn,
+        SELECT f.code, f.recorded, f.due, f.paid, f.orphan, f.drawn,
                ST_X(f.pt) AS lon, ST_Y(f.pt) AS lat,
-               CASE WHEN NOT f.valid THEN ST_IsValidReason(f.geom) END AS reason,
-               CASE WHEN NOT f.valid THEN ST_X((ST_IsValidDetail(f.geom)).location) END AS bad_lon,
-               CASE WHEN NOT f.valid THEN ST_Y((ST_IsValidDetail(f.geom)).location) END AS bad_lat,
                CASE WHEN f.orphan THEN (
                    SELECT string_agg(c.code, '、' ORDER BY c.code) FROM compound c
                    WHERE c.county_code = :county AND c.geom && f.sg
@@ -663,24 +692,21 @@ def _parcel_stage(conn: Connection, plan: _Plan, n: int, k: int) -> _Found:
     )
     tol, owed_tol, epsg = s.area_tolerance, s.arrears_tolerance_yuan, plan.epsg
     problems = found.problems
-    for row in conn.execute(text(sql), params):
-        code, lon, lat = row.code, row.lon, row.lat
-        if not row.valid or row.empty:
-            found.bad_parcels.append(row.id)
-            problems.append(_geometry_problem(row))
-        recorded, drawn = row.recorded, row.drawn
+    for code, recorded, due, paid, orphan, drawn, lon, lat, on_it in conn.execute(
+        text(sql), params
+    ).all():
         if recorded is None or recorded <= 0 or abs(drawn - recorded) > tol * recorded:
             problems.append(_area_problem(code, lon, lat, drawn, recorded, tol, epsg))
-        due, paid = row.due or 0.0, row.paid or 0.0
+        due, paid = due or 0.0, paid or 0.0
         if due - paid > owed_tol:
             owed = due - paid
+            d, p, o = f"{due:,.2f}", f"{paid:,.2f}", f"{owed:,.2f}"  # each formatted once
             problems.append(Problem(
                 "arrears", code, lon=lon, lat=lat, value=round(owed, 2), unit="元",
-                reason=f"应缴土地出让金 {due:,.2f} 元，已缴 {paid:,.2f} 元，欠缴 {owed:,.2f} 元",
-                reason_en=f"land premium due {due:,.2f}, paid {paid:,.2f}, owed {owed:,.2f} yuan",
+                reason=f"应缴土地出让金 {d} 元，已缴 {p} 元，欠缴 {o} 元",
+                reason_en=f"land premium due {d}, paid {p}, owed {o} yuan",
             ))  # fmt: skip
-        if row.orphan:
-            on_it = row.compounds_on_it
+        if orphan:
             problems.append(Problem(
                 "orphan_parcel", code, lon=lon, lat=lat, related=on_it.split("、") if on_it else [],
                 reason="宗地未关联任何小区" + (f"；其上有小区 {on_it}，但未建立关联" if on_it
@@ -712,30 +738,6 @@ def _area_problem(code, lon, lat, drawn: float, recorded: float | None, tol: flo
 # -- phase 2: overlaps in clusters, compounds on their parcels -----------------------------------
 
 
-def _shares(found: _Found, n: int) -> list[_Share]:
-    """Clusters to workers, largest first to the least loaded; a compound goes with the
-    cluster of its first parcel, so the cluster's union serves as the compound's."""
-    by_cluster: dict[int, list[int]] = defaultdict(list)
-    for parcel, cluster in found.clusters:
-        by_cluster[cluster].append(parcel)
-    shares = [_Share() for _ in range(n)]
-    worker_of: dict[int, _Share] = {}
-    for cluster, parcels in sorted(by_cluster.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        share = min(shares, key=lambda s: s.load)
-        share.parcels += parcels
-        share.clusters += [cluster] * len(parcels)
-        share.load += len(parcels)
-        worker_of[cluster] = share
-    cluster_of = dict(found.clusters)
-    alone = 0
-    for compound, first in found.firsts:
-        share = worker_of.get(cluster_of.get(first, -1))
-        if share is None:  # its first parcel touches no other: share these out in turn
-            share, alone = shares[alone % n], alone + 1
-        share.compounds.append(compound)
-    return shares
-
-
 _COMPOUND_SQL = """
 WITH members AS MATERIALIZED (
     SELECT m.id, m.cid, p.code, {safe_p} AS geom
@@ -756,28 +758,29 @@ WITH members AS MATERIALIZED (
       AND ST_Relate(a.geom, {safe_b}, '2********')
 ), owned AS MATERIALIZED (
     -- each compound with its parcels, and the cluster they all lie in, if they share one
-    SELECT l.compound_id, array_agg(l.parcel_id ORDER BY l.parcel_id) AS ids,
-           array_agg({safe_p} ORDER BY l.parcel_id) AS geoms,
+    SELECT l.compound_id, array_agg(l.parcel_id) AS ids,
            CASE WHEN count(m.cid) = count(*) AND min(m.cid) = max(m.cid) THEN min(m.cid) END
                AS cid
     FROM compound_parcel l
     JOIN unnest(CAST(:comps AS integer[])) AS x(id) ON x.id = l.compound_id
-    JOIN parcel p ON p.id = l.parcel_id
     LEFT JOIN members m ON m.id = l.parcel_id
     GROUP BY l.compound_id
 ), shapes AS MATERIALIZED (
-    SELECT o.compound_id AS id, o.ids, c.geom AS cg, CASE
+    -- U, the union of a compound's parcels; their shapes are fetched only where needed
+    SELECT o.compound_id AS id, c.code, c.name, o.ids, c.geom AS cg, CASE
         -- the cluster is exactly the compound's parcels: its union serves
         WHEN s.size = cardinality(o.ids) THEN s.u
-        WHEN cardinality(o.ids) = 1 THEN o.geoms[1]
-        ELSE ST_Union(o.geoms) END AS u
+        WHEN cardinality(o.ids) = 1 THEN {safe_p}
+        ELSE (SELECT ST_Union({safe_b} ORDER BY b.id) FROM parcel b WHERE b.id = ANY(o.ids))
+        END AS u
     FROM owned o JOIN compound c ON c.id = o.compound_id
+    JOIN parcel p ON p.id = o.ids[1]
     LEFT JOIN clusters s ON s.cid = o.cid
 ), measured AS MATERIALIZED (
     -- c minus U; skipped where both outlines are the same once points lying within
     -- :simplify of a straight line are dropped (an exact test), which bounds the difference
     -- by a band that thin along both outlines. Only then is the compound's validity needed.
-    SELECT x.id, x.ids, x.u, CASE
+    SELECT x.id, x.code, x.name, x.ids, x.u, x.cg AS outline, CASE
         WHEN ST_OrderingEquals(ST_Normalize(ST_Multi(ST_Simplify(x.cg, :simplify))),
                                ST_Normalize(ST_Multi(ST_Simplify(x.u, :simplify))))
              AND 2 * :simplify * (ST_Perimeter(x.cg) + ST_Perimeter(x.u)) * :kdeg
@@ -792,10 +795,11 @@ WITH members AS MATERIALIZED (
     FROM measured m
 ), suspects AS MATERIALIZED (
     -- compound land not on its parcels, or land enclosed by them: measured exactly
-    SELECT m.id, c.code, c.name, m.ids, ST_Transform(m.u, :epsg) AS ug,
+    SELECT m.id, m.code, m.name, m.ids, ST_Transform(m.u, :epsg) AS ug,
            ST_Transform(m.diff, :epsg) AS dg,
-           ST_Transform(coalesce(m.cg, {safe_c}), :epsg) AS cg
-    FROM differences m JOIN compound c ON c.id = m.id
+           ST_Transform(coalesce(m.cg, CASE WHEN ST_IsValid(m.outline) THEN m.outline
+               ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(m.outline), 3)) END), :epsg) AS cg
+    FROM differences m
     WHERE ST_Area(m.diff) * :kdeg > :least_tol / 2 OR ST_NRings(m.u) > ST_NumGeometries(m.u)
 ), gaps AS MATERIALIZED (
     -- land between two or more of a compound's parcels: enclosed by them, or inside the
@@ -842,8 +846,7 @@ ORDER BY f.kind, s.code, f.codes, ST_Area(f.g) DESC
 def _compound_stage(conn: Connection, plan: _Plan, share: _Share) -> _Found:
     """Overlaps in this worker's clusters; gaps and land beyond parcels of its compounds."""
     s = plan.settings
-    sql = _COMPOUND_SQL.format(safe_p=_safe("p"), safe_b=_safe("b"), safe_c=_safe("c", None),
-                               touch=TOUCH_M)  # fmt: skip
+    sql = _COMPOUND_SQL.format(safe_p=_safe("p"), safe_b=_safe("b"), touch=TOUCH_M)
     params = plan.params(
         pids=share.parcels, pcids=share.clusters, comps=share.compounds, noise=NOISE_M2,
         r=s.gap_width_m / 2, gap_tol=s.gap_tolerance_m2, beyond_tol=s.beyond_tolerance_m2,
@@ -852,7 +855,7 @@ def _compound_stage(conn: Connection, plan: _Plan, share: _Share) -> _Found:
     )  # fmt: skip
     found = _Found()
     numbered: Counter = Counter()
-    for row in conn.execute(text(sql), params):
+    for row in conn.execute(text(sql), params).all():
         if row.kind == "overlap":
             _overlap(found, row, s)
             continue
@@ -959,7 +962,7 @@ def _lonely_compounds(conn: Connection, plan: _Plan) -> _Found:
     params = plan.params()
     found = _Found(counts={"compounds": conn.execute(text(total + plan.only("c.id", "cids")),
                                                      params).scalar_one()})  # fmt: skip
-    for row in conn.execute(text(sql), params):
+    for row in conn.execute(text(sql), params).all():
         under = row.parcels_under
         found.problems.append(Problem(
             "compound_no_parcel", compound=row.code, compound_name=row.name,
@@ -1004,7 +1007,7 @@ def _planned_stage(conn: Connection, plan: _Plan) -> _Found:
     """
     tol = plan.settings.planned_tolerance_m2
     found = _Found()
-    for row in conn.execute(text(sql), plan.params(tol=tol)):
+    for row in conn.execute(text(sql), plan.params(tol=tol)).all():
         kind = PLANNED_AREA_LABELS[PlannedAreaKind(row.kind)]
         what = f"“{row.name}”" if row.name.startswith(kind) else f"{kind}“{row.name}”"
         share = row.area / row.parcel_area if row.parcel_area else 0.0
@@ -1118,11 +1121,12 @@ def check_parcel(
     plan = _Plan(county, info.epsg, settings, kdeg, [parcel_id], compound_ids)
     near = _Plan(county, info.epsg, settings, kdeg, nearby, compound_ids)
     found = _clusters(conn, near)
+    found.add(_validity_stage(conn, near))
+    near.bad_parcels = plan.bad_parcels = sorted(found.bad_parcels)
     found.add(_parcel_stage(conn, near, 1, 0))
     found.add(_code_stage(conn, plan))
     found.add(_planned_stage(conn, plan))
-    near.bad_parcels = plan.bad_parcels = sorted(found.bad_parcels)
-    found.add(_compound_stage(conn, near, _shares(found, 1)[0]))
+    found.add(_compound_stage(conn, near, found.shares[0]))
     _name_overlap_compounds(conn, plan, found)
     compound_codes = [c["code"] for c in compounds]
     found.problems = [p for p in found.problems if _concerns(p, code, compound_codes)]

@@ -453,3 +453,41 @@ def test_workers_give_the_same_report(demo_engine, demo_report):
     alone = run(demo_engine, "629901", workers=1)
     assert [p.as_dict() for p in alone.problems] == [p.as_dict() for p in demo_report.problems]
     assert alone.pieces == demo_report.pieces
+
+
+def test_workers_beyond_the_cores_give_the_same_report(demo_engine, demo_report):
+    # Three shares on two cores: clusters and compounds are dealt out in SQL, none twice.
+    three = run(demo_engine, "629901", workers=3)
+    assert [p.as_dict() for p in three.problems] == [p.as_dict() for p in demo_report.problems]
+    assert three.pieces == demo_report.pieces
+    assert three.slivers == demo_report.slivers
+
+
+def test_shares_hold_every_cluster_and_compound_once(demo_engine):
+    from geo.checks import _clusters, _Plan
+
+    with demo_engine.connect() as conn:
+        plan = _Plan("629901", GK, CheckSettings(), 1e10)
+        shares = _clusters(conn, plan, 3).shares
+        linked = set(conn.execute(text(
+            "SELECT DISTINCT compound_id FROM compound_parcel WHERE county_code = '629901'"
+        )).scalars())  # fmt: skip
+        touching = set(conn.execute(text("""
+            SELECT DISTINCT a.id FROM parcel a JOIN parcel b ON a.id <> b.id
+              AND a.county_code = b.county_code AND ST_Intersects(a.geom, b.geom)
+            WHERE a.county_code = '629901'
+        """)).scalars())  # fmt: skip
+
+    def ids(literal: str) -> list[int]:
+        return [int(v) for v in literal.strip("{}").split(",") if v]
+
+    parcels = [i for s in shares for i in ids(s.parcels)]
+    compounds = [i for s in shares for i in ids(s.compounds)]
+    assert len(shares) == 3 and all(ids(s.parcels) for s in shares)
+    assert len(parcels) == len(set(parcels)) and set(parcels) == touching
+    assert len(compounds) == len(set(compounds)) and set(compounds) == linked
+    for share in shares:  # a cluster never straddles two shares
+        clusters = ids(share.clusters)
+        assert len(clusters) == len(ids(share.parcels))
+        others = {c for s in shares if s is not share for c in ids(s.clusters)}
+        assert not set(clusters) & others
