@@ -20,7 +20,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.routers import imports
 from geo import TitlemapError
 from geo.boundary_txt import parse
 from geo.db import make_engine
@@ -421,10 +420,7 @@ def test_cli_export_boundary_txt(db_url, tmp_path):
 
 @pytest.fixture(scope="module")
 def client(db):
-    app = create_app(Settings(), db)
-    if not any(getattr(route, "path", "") == "/api/imports" for route in app.routes):
-        app.include_router(imports.router)
-    return TestClient(app)
+    return TestClient(create_app(Settings(), db))
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.routers import imports
 from geo import TitlemapError
 from geo import demo as demo_county
 from geo.db import make_engine
@@ -690,10 +689,7 @@ needs_multipart = pytest.mark.skipif(not HAS_MULTIPART, reason="python-multipart
 
 @pytest.fixture(scope="module")
 def client(db):
-    app = create_app(Settings(), db)
-    if not any(getattr(route, "path", "") == "/api/imports" for route in app.routes):
-        app.include_router(imports.router)
-    return TestClient(app)
+    return TestClient(create_app(Settings(), db))
 
 
 @pytest.fixture(scope="module")
