@@ -53,3 +53,24 @@ def current_revision(engine: Engine) -> str | None:
         if not has_table:
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def head_revision() -> str:
+    """The newest migration this code ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+
+
+def check_schema(engine: Engine) -> str:
+    """The database's revision, or one line saying to run `titlemap db upgrade`."""
+    current = current_revision(engine)
+    if current is None:
+        raise TitlemapError("数据库还没有表 / the database has no schema: 运行 titlemap db upgrade")
+    head = head_revision()
+    if current != head:
+        raise TitlemapError(
+            f"数据库结构为 {current}，程序需要 {head} / the schema is at {current}, this version "
+            f"needs {head}: 运行 / run titlemap db upgrade"
+        )
+    return current

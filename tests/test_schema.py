@@ -8,8 +8,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from geo import TitlemapError
+from geo.db import make_engine
 from geo.model import Base, LedgerEntry
-from geo.schema import alembic_config, current_revision
+from geo.schema import alembic_config, check_schema, current_revision, head_revision, upgrade
 
 SPATIAL = ["county", "township", "context_feature", "compound", "parcel", "planned_area",
            "complaint"]  # fmt: skip
@@ -17,8 +19,21 @@ SPATIAL = ["county", "township", "context_feature", "compound", "parcel", "plann
 
 def test_schema_is_at_head(engine):
     head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
-    assert head is not None
-    assert current_revision(engine) == head
+    assert head is not None and head == head_revision()
+    assert current_revision(engine) == head == check_schema(engine)
+
+
+def test_an_old_schema_is_named_with_what_to_run(new_database):
+    old = make_engine(new_database("titlemap_old_schema"))
+    with pytest.raises(TitlemapError, match="no schema"):
+        check_schema(old)
+    upgrade(old, "0002")
+    with pytest.raises(TitlemapError, match="titlemap db upgrade") as refused:
+        check_schema(old)
+    assert "0002" in str(refused.value)
+    upgrade(old)
+    assert check_schema(old) == head_revision()
+    old.dispose()
 
 
 def test_every_table_carries_the_county_code(engine):
