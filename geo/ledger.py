@@ -171,8 +171,10 @@ def open_entry(
     user: str,
     note: str | None = None,
     at: datetime | None = None,
+    flush: bool = True,
 ) -> LedgerEntry:
-    """Put a compound on the ledger (挂账) with its first event."""
+    """Put a compound on the ledger (挂账) with its first event. `flush=False` leaves the
+    INSERTs to the caller's next flush, so a sheet of thousands is written in batches."""
     if compound.ledger is not None:
         raise LedgerRuleError(f"{compound.name} 已在台账上 / is already on the ledger")
     unknown = sorted(set(fields) - set(EDITABLE))
@@ -204,7 +206,8 @@ def open_entry(
             note=note,
         )
     )
-    session.flush()
+    if flush:
+        session.flush()
     return entry
 
 

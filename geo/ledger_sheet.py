@@ -1227,7 +1227,8 @@ def _apply(
         try:
             entry = entries.get(plan.compound_id)
             if entry is None:
-                open_entry(session, compounds[plan.compound_id], fields, user, note, at=moment)
+                open_entry(session, compounds[plan.compound_id], fields, user, note, at=moment,
+                           flush=False)  # fmt: skip
             elif fields and update_entry(session, entry, fields, user, note, at=moment) is None:
                 raise LedgerRuleError("核对与写入不一致 / the checked change did not apply")
         except (LedgerRuleError, LedgerConflict) as exc:
@@ -1235,6 +1236,7 @@ def _apply(
             report.refused.append(RowIssue(plan.row.row, plan.code, plan.name, [str(exc)]))
             report.opened, report.updated, report.unchanged, report.events = [], [], 0, 0
             return
+    session.flush()  # the new entries and their events, in batches
     if progress is not None:
         progress("apply", total, total)
     report.applied = True
