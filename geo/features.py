@@ -1031,8 +1031,6 @@ def _feature_sql(coll: Collection, crs: OutputCrs) -> tuple[str, str]:
 # page; the count only changes with the data (the county's revision, bumped by triggers on
 # every change: geo.compounds.data_version) or, for `overdue`, with the Beijing date.
 _COUNTS: dict[tuple, int] = {}
-# Columns read from tables the revision triggers do not watch (developers): never cached.
-UNTRACKED = frozenset({"developer", "developer_credit_code", "developer_credit_status"})
 
 
 def _count_key(conn: Connection, coll: Collection, county: str, where: str, values: dict) -> tuple:
@@ -1062,7 +1060,7 @@ def items_page(conn: Connection, county: str, coll: Collection, q: ItemsQuery) -
     feature, props = _feature_sql(coll, crs)
     values = params | bound.values | {"limit": q.limit, "offset": q.offset}
     count_key = _count_key(conn, coll, county, where, values)
-    known = None if used & UNTRACKED else _COUNTS.get(count_key)
+    known = _COUNTS.get(count_key)
     if known is None:
         count = f"(SELECT count(*) FROM ({matching}) s WHERE {where})"
     else:
@@ -1082,7 +1080,7 @@ def items_page(conn: Connection, county: str, coll: Collection, q: ItemsQuery) -
                ) f) AS features
     """
     row = conn.execute(text(sql), values).one()
-    if known is None and not used & UNTRACKED:
+    if known is None:
         if len(_COUNTS) >= 2048:
             _COUNTS.clear()
         _COUNTS[count_key] = row.matched

@@ -602,6 +602,28 @@ def test_number_matched_follows_edits_to_the_data(client, db):
     assert client.get(ITEMS, params={"status": "stalled"}).json()["numberMatched"] == before
 
 
+def test_number_matched_follows_a_developer_blacklisted(client, db):
+    """Developers are watched by the revision too: their credit status is a compound field."""
+    params = {"developer_credit_status": "blacklisted"}
+    before = client.get(ITEMS, params=params).json()["numberMatched"]
+    with db.begin() as conn:
+        developer, owned = conn.execute(
+            text("SELECT d.id, count(c.id) FROM developer d JOIN compound c "
+                 "ON c.developer_id = d.id WHERE d.county_code = :c "
+                 "AND d.credit_status = 'normal' GROUP BY d.id ORDER BY d.id LIMIT 1"),
+            {"c": COUNTY},
+        ).one()  # fmt: skip
+        conn.execute(text("UPDATE developer SET credit_status = 'blacklisted' WHERE id = :i"),
+                     {"i": developer})  # fmt: skip
+    try:
+        assert client.get(ITEMS, params=params).json()["numberMatched"] == before + owned
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("UPDATE developer SET credit_status = 'normal' WHERE id = :i"),
+                         {"i": developer})  # fmt: skip
+    assert client.get(ITEMS, params=params).json()["numberMatched"] == before
+
+
 def test_items_json_is_valid_and_ordered(client):
     raw = client.get(ITEMS, params={"limit": 30, "offset": 30}).text
     body = json.loads(raw)

@@ -6,8 +6,8 @@ Create Date: 2026-11-29 08:50:00
 
 `data_revision(county_code, revision, changed_at)` gains 1 for each statement that inserts,
 updates or deletes rows of a county in any drawn table (compounds, parcels and their links,
-the ledger and its history, planned areas, complaints, townships, context features, the
-county itself). Statement-level triggers with transition tables: a 100 000-row COPY bumps
+the ledger and its history, developers, planned areas, complaints, townships, context
+features, the county itself). Statement-level triggers with transition tables: a 100 000-row COPY bumps
 once. Caches of drawn data (extents, tiles, ETags) key on it (`geo.compounds.data_version`).
 The row is never deleted, not even with its county (no foreign key on purpose), so a county
 deleted and loaded again never repeats a revision a cache may still hold.
@@ -28,6 +28,7 @@ TABLES = {
     "county": "code",
     "township": "county_code",
     "context_feature": "county_code",
+    "developer": "county_code",
     "compound": "county_code",
     "parcel": "county_code",
     "compound_parcel": "county_code",
