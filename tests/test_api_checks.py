@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, shape
+from sqlalchemy import text
 from test_checks import HAND, build_handmade
 from typer.testing import CliRunner
 
@@ -82,6 +83,27 @@ def test_report_filters_by_check_and_takes_tolerances(client):
     assert client.get("/api/checks/parcels", params={"gap_width_m": 0}).status_code == 422
     missing = client.get("/api/checks/parcels", params={"county": "999999"})
     assert missing.status_code == 404 and "999999" in missing.json()["detail"]
+
+
+def test_reports_are_kept_until_the_data_changes(client, engine):
+    first = client.get("/api/checks/parcels").json()
+    assert client.get("/api/checks/parcels").json() == first  # the kept report
+    area = {p["parcel"] for p in first["problems"] if p["check"] == "area"}
+    with engine.connect() as conn:
+        code, recorded = conn.execute(text(
+            "SELECT code, recorded_area_m2 FROM parcel WHERE county_code = '629901' "
+            "AND NOT (code = ANY(:bad)) ORDER BY code LIMIT 1"), {"bad": sorted(area)},
+        ).one()  # fmt: skip
+    change = "UPDATE parcel SET recorded_area_m2 = :a WHERE county_code = '629901' AND code = :c"
+    with engine.begin() as conn:
+        conn.execute(text(change), {"a": recorded * 2, "c": code})
+    try:
+        again = client.get("/api/checks/parcels").json()
+        assert code in {p["parcel"] for p in again["problems"] if p["check"] == "area"}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(change), {"a": recorded, "c": code})
+    assert client.get("/api/checks/parcels").json()["problems"] == first["problems"]
 
 
 @pytest.mark.parametrize("path", ["/api/checks/parcels.xlsx", "/api/checks/parcels?format=xlsx"])

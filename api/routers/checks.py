@@ -16,6 +16,7 @@ import html
 import json
 import math
 import re
+from collections import OrderedDict
 from io import BytesIO
 from typing import Annotated
 from urllib.parse import quote
@@ -39,7 +40,7 @@ from geo.checks import (
     write_xlsx,
 )
 from geo.codes import check_parcel_code, check_unit_code
-from geo.compounds import get_county
+from geo.compounds import data_version, get_county
 from geo.model import LAND_USE_LABELS, STATUS_LABELS, LedgerStatus
 from maps.styles import (
     PIECE_STYLES,
@@ -102,9 +103,25 @@ def _county(request: Request, county: str | None) -> str:
     return county or request.app.state.settings.county
 
 
+# Recent reports by county, data revision and tolerances: the map's problem layer, the JSON
+# and the xlsx of one state of the data cost one run (seconds on a large county), and any
+# edit (the revision, bumped by triggers) makes the next request run the checks again.
+_REPORTS: OrderedDict[tuple, CheckReport] = OrderedDict()
+_KEEP_REPORTS = 4
+
+
 def _report(request: Request, conn: Connection, county: str | None, settings) -> CheckReport:
-    with user_errors(404):
-        return run_parcel_checks(conn, _county(request, county), settings)
+    code = _county(request, county)
+    key = (code, data_version(conn, code), settings)
+    report = _REPORTS.get(key)
+    if report is None:
+        with user_errors(404):
+            report = run_parcel_checks(conn, code, settings)
+        _REPORTS[key] = report
+        while len(_REPORTS) > _KEEP_REPORTS:
+            _REPORTS.popitem(last=False)
+    _REPORTS.move_to_end(key)
+    return report
 
 
 # -- the county report ---------------------------------------------------------------------------
@@ -193,6 +210,10 @@ def parcel_pieces(
         for piece in problem.pieces:
             if problem.reason not in reasons.setdefault(piece, []):
                 reasons[piece].append(problem.reason)
+    # copies: the report's own pieces stay as the checks made them (reports are kept)
+    layer["features"] = [
+        {**feature, "properties": dict(feature["properties"])} for feature in layer["features"]
+    ]
     for feature in layer["features"]:
         props = feature["properties"]
         style = PIECE_STYLES[props["kind"]]
