@@ -545,8 +545,9 @@ def read(path: Path, ctx: ReadContext) -> RawLayer:
     if placement.helmert is not None:
         geoms = _to_cgcs2000(geoms, placement)
     columns = {name: [p.values[name] for p in doc.parcels] for name in PARCEL_FIELDS[2:]}
-    # 地块用途 names the use in words; where it is blank the 地类编码 says it in a code
-    columns["地块用途"] = [p.values["地块用途"] or p.values["地类编码"] for p in doc.parcels]
+    # The 地类编码 (GB/T 21010) is what the parcel table keeps; 地块用途, the use in words,
+    # stands in where a file gives no code (exports write both, so a round trip keeps codes).
+    columns["地块用途"] = [p.values["地类编码"] or p.values["地块用途"] for p in doc.parcels]
     columns[f"地块面积({unit})"] = stated_areas
     frame = gpd.GeoDataFrame(columns, geometry=list(geoms))
     notes = _notes(doc, placement, unit, neither, opened, counts)

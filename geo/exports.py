@@ -22,7 +22,7 @@ from geo.boundary_txt import TxtFeature, county_header
 from geo.boundary_txt import write as write_txt
 from geo.compounds import NOT_ON_LEDGER, get_county, status_labels_sql
 from geo.crs import FIRST_ZONE, STORAGE_EPSG, sql_area, to_projected, zone_of_epsg
-from geo.model import BLOCKER_LABELS
+from geo.model import BLOCKER_LABELS, LAND_USE_LABELS
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total), as geo.ledger_sheet
 
@@ -288,7 +288,10 @@ def _write_boundary_txt(engine: Engine, county: str, layer: str, frame, path: Pa
             use, land_class, name = "", "", _plain(row.name)
         else:
             value = _plain(row.land_use)
-            use, land_class = ("", value) if LAND_CLASS.match(value) else (value, "")
+            # a 地类编码 also gets its name as 地块用途, as land offices write both
+            use, land_class = (
+                (LAND_USE_LABELS.get(value, ""), value) if LAND_CLASS.match(value) else (value, "")
+            )
             name = _plain(row.compound_names)
         features.append(TxtFeature(row.code, name, use, land_class, geom))
     write_txt(features, path, county_header(f"{info.name}（titlemap）", zone), utf8=utf8)

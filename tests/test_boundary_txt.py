@@ -27,6 +27,7 @@ from geo.exports import export_layer
 from geo.importer import import_file
 from geo.layers import ImportOptions, read_layer
 from geo.load import load_county
+from geo.model import LAND_USE_LABELS
 from geo.schema import upgrade
 from geo.settings import Settings
 from geo.users import add_user
@@ -380,6 +381,10 @@ def test_demo_parcels_exported_and_imported_into_a_fresh_database(db, new_databa
             assert same_vertices(there, back), code
             worst = max(worst, vertex_gap(there, back))
         assert worst <= 0.0005 * 2**0.5 + 1e-6  # rounding each axis to the mm, nothing more
+        uses = "SELECT code, land_use FROM parcel WHERE county_code = :c AND land_use IS NOT NULL"
+        with db.connect() as conn, fresh.connect() as again:
+            before = dict(conn.execute(text(uses), {"c": COUNTY}).all())
+            assert before and dict(again.execute(text(uses), {"c": COUNTY}).all()) == before
     finally:
         fresh.dispose()
 
@@ -494,6 +499,9 @@ def test_api_exports_chosen_parcels_as_boundary_txt(db, client):
     assert ".txt" in answer.headers["content-disposition"]
     doc = parse(answer.content.decode("gbk"))
     assert sorted(p.values["地块编号"] for p in doc.parcels) == sorted(codes)
+    for parcel in doc.parcels:  # the code and its name, as land offices write both
+        if parcel.values["地类编码"] in LAND_USE_LABELS:
+            assert parcel.values["地块用途"] == LAND_USE_LABELS[parcel.values["地类编码"]]
     utf8 = client.get("/api/exports/parcels.txt", params={"codes": codes[0], "utf8": "true"})
     assert utf8.status_code == 200 and "[地块坐标]" in utf8.content.decode("utf-8")
     unknown = client.get("/api/exports/parcels.txt", params={"codes": "629901999999GB99999"})
