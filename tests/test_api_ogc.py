@@ -624,6 +624,29 @@ def test_number_matched_follows_a_developer_blacklisted(client, db):
     assert client.get(ITEMS, params=params).json()["numberMatched"] == before
 
 
+def test_items_carry_an_etag_that_follows_the_data(client, db):
+    first = client.get(ITEMS, params={"limit": 5})
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "no-cache"
+    held = client.get(ITEMS, params={"limit": 5}, headers={"If-None-Match": etag})
+    assert held.status_code == 304 and not held.content
+    other = client.get(ITEMS, params={"limit": 6}, headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    html = client.get(ITEMS, params={"limit": 5, "f": "html"}, headers={"If-None-Match": etag})
+    assert html.status_code == 200  # another representation, another tag
+    code = first.json()["features"][0]["id"]
+    one = client.get(f"{ITEMS}/{code}")
+    assert (
+        client.get(f"{ITEMS}/{code}", headers={"If-None-Match": one.headers["etag"]}).status_code
+        == 304
+    )
+    with db.begin() as conn:  # any change to the county's data: a new revision
+        conn.execute(text("UPDATE compound SET name = name WHERE county_code = :c AND code = :k"),
+                     {"c": COUNTY, "k": code})  # fmt: skip
+    after = client.get(ITEMS, params={"limit": 5}, headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["etag"] != etag
+
+
 def test_items_json_is_valid_and_ordered(client):
     raw = client.get(ITEMS, params={"limit": 30, "offset": 30}).text
     body = json.loads(raw)

@@ -6,6 +6,7 @@ parameters (`county`, filters), so a client paging with `next` stays on the same
 The collections, queries and CRS handling are in geo.features; this module only speaks HTTP.
 """
 
+import hashlib
 import html
 import json
 import math
@@ -19,7 +20,7 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection
 from geo import TitlemapError
-from geo.compounds import get_county
+from geo.compounds import beijing_today, data_version, get_county
 from geo.features import (
     COLLECTIONS,
     CRS84,
@@ -190,6 +191,29 @@ def json_response(body: Any, media: str = JSON, headers: dict | None = None) -> 
 
 def content_crs(uri: str) -> dict[str, str]:
     return {"Content-Crs": f"<{uri}>"}
+
+
+def data_etag(request: Request, conn: Connection, county: str) -> str:
+    """An ETag for a page of features, from the county's data revision (bumped by triggers on
+    every change), the Beijing date (`overdue` turns at midnight), the address and the
+    format asked for: known before any feature is read."""
+    version = data_version(conn, county)
+    seed = (version, beijing_today(), str(request.url), wants_html(request))
+    return '"' + hashlib.sha256(repr(seed).encode()).hexdigest()[:32] + '"'
+
+
+def not_modified(request: Request, etag: str) -> Response | None:
+    """304 when the client already holds this version (If-None-Match)."""
+    asked = request.headers.get("if-none-match", "")
+    held = {tag.strip().removeprefix("W/") for tag in asked.split(",")}
+    if etag in held or "*" in held:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    return None
+
+
+def revalidated(etag: str) -> dict[str, str]:
+    # no-cache: clients keep the page but ask each time (304 while the data is unchanged)
+    return {"ETag": etag, "Cache-Control": "no-cache"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,6 +523,9 @@ def items(
     code = county_of(request, county)
     with ogc_errors(404):
         get_county(conn, code)
+    etag = data_etag(request, conn, code)
+    if (unchanged := not_modified(request, etag)) is not None:
+        return unchanged
     with ogc_errors():
         result = items_page(conn, code, coll, q)
     path = f"/collections/{coll.id}/items"
@@ -511,7 +538,7 @@ def items(
         links.append(link(before, "prev", GEOJSON, "上一页 / previous page"))
     home = url(request, f"/collections/{coll.id}")
     links.append(link(home, "collection", JSON, "集合 / collection"))
-    headers = content_crs(result.crs.uri)
+    headers = content_crs(result.crs.uri) | revalidated(etag)
     if not wants_html(request):
         return json_response(feature_collection(result, links), GEOJSON, headers)
     return items_html(request, coll, q, result, links, headers)
@@ -569,6 +596,9 @@ def feature(
         info = get_county(conn, code)
     with ogc_errors():
         parse_crs(crs, info.epsg)  # a bad crs is the request's fault (400), no feature is 404
+    etag = data_etag(request, conn, code)
+    if (unchanged := not_modified(request, etag)) is not None:
+        return unchanged
     with ogc_errors(404):
         body, out_crs = item(conn, code, coll, feature_id, crs)
     path = f"/collections/{coll.id}/items/{feature_id}"
@@ -576,7 +606,7 @@ def feature(
         *self_links(request, path, GEOJSON),
         link(url(request, f"/collections/{coll.id}"), "collection", JSON, "集合 / collection"),
     ]
-    headers = content_crs(out_crs.uri)
+    headers = content_crs(out_crs.uri) | revalidated(etag)
     if not wants_html(request):
         spliced = body[:-1] + ', "links": ' + json.dumps(links, ensure_ascii=False) + "}"
         return json_response(spliced, GEOJSON, headers)
