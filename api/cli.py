@@ -379,6 +379,14 @@ def export_layer(
 def serve(
     host: Annotated[str | None, typer.Option(help="监听地址 / host")] = None,
     port: Annotated[int | None, typer.Option(help="端口 / port (TITLEMAP_PORT)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="工作进程数 / worker processes (TITLEMAP_WORKERS, default 1)"),
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(help="记录每个请求 / log every request (TITLEMAP_ACCESS_LOG, default off)"),
+    ] = None,
 ) -> None:
     """启动网页服务 / serve the app (http://127.0.0.1:8000)."""
     import uvicorn
@@ -386,7 +394,7 @@ def serve(
     from api.app import create_app
     from geo.cluster import port_is_free
     from geo.db import check_database, get_engine
-    from geo.schema import current_revision
+    from geo.schema import check_schema
 
     settings = get_settings()
     host = host or settings.host
@@ -398,10 +406,23 @@ def serve(
         )
     engine = get_engine(settings)
     check_database(engine)
-    if current_revision(engine) is None:
-        raise TitlemapError("数据库还没有表 / the database has no schema: 运行 titlemap db upgrade")
-    out.print(f"titlemap 运行于 / serving on http://{host}:{port}")
-    uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="info")
+    check_schema(engine)
+    workers = workers or settings.workers
+    access_log = settings.access_log if access_log is None else access_log
+    out.print(f"titlemap 运行于 / serving on http://{host}:{port} ({workers} worker(s))")
+    # Each worker process builds its own app (and engine, tile cache) from the environment:
+    # uvicorn needs an import string then. ETags are hashes of the tile key, so a browser's
+    # If-None-Match is answered 304 by whichever worker it reaches.
+    app_ref = "api.app:create_app" if workers > 1 else create_app(settings, engine)
+    uvicorn.run(
+        app_ref,
+        factory=workers > 1,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 def _mount_sub_apps() -> None:

@@ -1,4 +1,5 @@
-"""Request-scoped pieces shared by the routers: the database connection, errors as 4xx."""
+"""Request-scoped pieces shared by the routers: the database connection, errors as 4xx,
+ETag revalidation."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,3 +22,14 @@ def user_errors(status_code: int = 422) -> Iterator[None]:
         yield
     except TitlemapError as exc:
         raise HTTPException(status_code=status_code, detail=str(exc)) from None
+
+
+def etag_matches(header: str | None, etag: str, variant: str = "") -> bool:
+    """Whether an If-None-Match header holds `etag` (weak comparison, RFC 9110), also when
+    the client holds another encoding of it, tagged `etag` + `variant` (e.g. "-gz")."""
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    if variant:
+        tags |= {t.replace(variant, "") for t in tags}
+    return "*" in tags or etag in tags

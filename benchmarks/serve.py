@@ -2,17 +2,19 @@
 
     .venv/bin/python benchmarks/serve.py [--compounds 100000] [--quick] [--concurrency 4]
                                          [--tiles 100] [--pages 40] [--keep DIR] [--url URL]
-                                         [--json FILE]
+                                         [--json FILE] [--workers 1] [--no-wrk]
 
 Generates the demo county with --compounds compounds (seed 1; `--quick`: 3 000 compounds,
 fewer tiles and pages) into a private PostGIS cluster under /tmp (DIR with --keep, which keeps
 the cluster and the loaded county for the next run; `--url` uses a database already holding
 it), then, in one run:
 
-- starts titlemap as `titlemap serve` does (its own process: uvicorn, one worker);
-- starts tipg (pip `tipg` + `uvicorn`, in a virtualenv of its own at $TITLEMAP_TIPG_VENV or
-  /tmp/titlemap-tipg, created on first use) on the same database, serving `public.compound`
-  (TIPG_DB_TABLES), with the tile buffer set to titlemap's 64 units;
+- starts titlemap with `titlemap serve --workers N` (its own process: uvicorn with uvloop
+  and httptools, no access log — the defaults);
+- starts tipg (pip `tipg` + `uvicorn[standard]`, in a virtualenv of its own at
+  $TITLEMAP_TIPG_VENV or /tmp/titlemap-tipg, created on first use) on the same database,
+  serving `public.compound` (TIPG_DB_TABLES), with the tile buffer set to titlemap's 64 units
+  and the same uvicorn options (workers, uvloop/httptools, log level, no access log);
 - times with `--concurrency` client threads (httpx, one keep-alive pool):
   * items, --pages pages of 1 000: titlemap `/ogc/collections/compounds/items?limit=1000`
     (and `/api/compounds?limit=1000`, the GeoJSON list the map uses) vs tipg
@@ -28,6 +30,10 @@ it), then, in one run:
     titlemap 304 — the same again with `If-None-Match`: what a revalidating browser costs;
     tipg — `/collections/public.compound/tiles/WebMercatorQuad/{z}/{x}/{y}`, its default
     columns (every column of the compound table), no ledger join.
+  * and, unless --no-wrk, the same with `wrk` (a C client: httpx's own CPU on the same two
+    cores caps it near 500 requests/s): `--concurrency` connections cycling through the same
+    tile list for --wrk-seconds, titlemap warm and 304 vs tipg. wrk is taken from
+    PATH or installed with `apt-get install wrk` (as root); without it this part is skipped.
 - and, in this process, what simplifying outlines at low zooms (geo.tiles.SIMPLIFY_*) does
   to the size and build time of the large layers' tiles.
 
@@ -97,12 +103,14 @@ SELECT ST_AsMVT(t, 'compounds', 4096, 'geom') FROM (
 def tipg_python() -> Path:
     """tipg's own virtualenv (created with pip on first use: it pins its own FastAPI)."""
     python = TIPG_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import tipg, uvicorn"]
+    probe = [str(python), "-c", "import tipg, uvicorn, uvloop, httptools"]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
-    print(f"  creating tipg's virtualenv in {TIPG_VENV} (pip install tipg uvicorn) …", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn"], check=True)
+    print(f"  tipg's virtualenv in {TIPG_VENV}: pip install tipg uvicorn[standard] …", flush=True)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn[standard]"]
+    subprocess.run(pip, check=True)
     return python
 
 
@@ -137,14 +145,15 @@ class Process:
                 self.proc.kill()
 
 
-def start_titlemap(url: str) -> Process:
+def start_titlemap(url: str, workers: int) -> Process:
     port = free_port()
     env = {"DATABASE_URL": url, "TITLEMAP_COUNTY": COUNTY}
     titlemap = Path(sys.executable).parent / "titlemap"
-    return Process("titlemap", [str(titlemap), "serve", "--port", str(port)], env, port, "/health")
+    args = [str(titlemap), "serve", "--port", str(port), "--workers", str(workers)]
+    return Process("titlemap", [*args, "--no-access-log"], env, port, "/health")
 
 
-def start_tipg(url: str) -> Process:
+def start_tipg(url: str, workers: int) -> Process:
     python = tipg_python()
     port = free_port()
     env = {
@@ -154,7 +163,10 @@ def start_tipg(url: str) -> Process:
         "TIPG_TILE_BUFFER": "64",
         "TIPG_DB_MAX_CONN_SIZE": "10",
     }
-    args = [str(python), "-m", "uvicorn", "tipg.main:app", "--port", str(port)]
+    # titlemap serve's uvicorn options: loop/http auto (uvloop, httptools), log level info
+    # without the access log, the same number of workers
+    args = [str(python), "-m", "uvicorn", "tipg.main:app", "--port", str(port),
+            "--workers", str(workers), "--log-level", "info", "--no-access-log"]  # fmt: skip
     return Process("tipg", args, env, port, "/collections/public.compound")
 
 
@@ -197,6 +209,70 @@ def http_getter(client: httpx.Client, base: str, path: Callable, headers=None) -
         return len(response.content)
 
     return work
+
+
+WRK_LUA = """
+local paths = %s
+local etags = %s
+local reqs = {}
+local i = 0
+init = function(args)
+  for k = 1, #paths do
+    local headers = {}
+    if etags[k] ~= "" then headers["If-None-Match"] = etags[k] end
+    reqs[k] = wrk.format("GET", paths[k], headers)
+  end
+end
+request = function()
+  i = i %% #reqs + 1
+  return reqs[i]
+end
+"""
+
+
+def find_wrk() -> str | None:
+    """wrk from PATH, else installed with apt-get when we are root; None if neither works."""
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("  installing wrk (apt-get install wrk) …", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True)
+    return shutil.which("wrk")
+
+
+def _wrk_ms(value: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    raise ValueError(value)
+
+
+def wrk_timed(wrk: str, base: str, paths: list[str], etags: list[str], args) -> dict:
+    """`wrk` on `--concurrency` connections cycling through `paths` for --wrk-seconds. (Cold
+    tiles, each once, stay with httpx: after `wrk.thread:stop()` wrk still waits out its
+    duration, so its rate would be wrong.)"""
+    lua = WRK_LUA % ("{" + ", ".join(map(json.dumps, paths)) + "}",
+                     "{" + ", ".join(map(json.dumps, etags)) + "}")  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(lua)
+        script.flush()
+        command = [wrk, "-t1", f"-c{args.concurrency}", f"-d{args.wrk_seconds}s",
+                   "--timeout", "120s", "--latency", "-s", script.name, base]  # fmt: skip
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    found: dict = {}
+    for line in output.splitlines():
+        words = line.split()
+        if words[:1] == ["50%"]:
+            found["p50_ms"] = _wrk_ms(words[1])
+        elif words[:1] == ["99%"]:
+            found["p99_ms"] = _wrk_ms(words[1])
+        elif words[:1] == ["Requests/sec:"]:
+            found["rps"] = float(words[1])
+        elif "requests in" in line:
+            found["n"] = int(words[0])
+        elif line.startswith("Non-2xx"):
+            found["errors"] = int(words[-1])
+    return found
 
 
 def raw_getter(url: str, connections: int) -> Callable:
@@ -287,6 +363,20 @@ def measure_tiles(args, url_pg: str, ours: Process, tipg: Process, engine) -> li
             row["warm"] = timed(jobs, tm, args.concurrency)
             row["304"] = timed(jobs, revalidate, args.concurrency)
             row["tipg"] = timed(jobs, tp, args.concurrency)
+            if args.wrk_path:
+                ours_paths = ["/tiles/compounds/{}/{}/{}.mvt".format(*j) for j in jobs]
+                tipg_paths = [
+                    "/collections/public.compound/tiles/WebMercatorQuad/{}/{}/{}".format(*j)
+                    for j in jobs
+                ]
+                none = [""] * len(jobs)
+                row["wrk"] = {
+                    "warm": wrk_timed(args.wrk_path, ours.base, ours_paths, none, args),
+                    "304": wrk_timed(
+                        args.wrk_path, ours.base, ours_paths, [etags[j] for j in jobs], args
+                    ),
+                    "tipg": wrk_timed(args.wrk_path, tipg.base, tipg_paths, none, args),
+                }
             results.append(row)
             print("   ", json.dumps(row), flush=True)
     for conn in raw.conns:
@@ -359,6 +449,7 @@ def fmt(m: dict) -> str:
 def report(info: dict, tiles: list[dict], items: list[dict], simplify: list[dict]) -> str:
     lines = [
         f"compounds {info['compounds']:,}, concurrency {info['concurrency']}, "
+        f"workers {info.get('workers', 1)} each, "
         f"load average at start {info['load']:.1f}",
         "",
         "Tiles (p50 / p99 latency, throughput; ratios: titlemap p50 ÷ raw p50, "
@@ -377,6 +468,25 @@ def report(info: dict, tiles: list[dict], items: list[dict], simplify: list[dict
             f"{r['cold']['rps'] / r['tipg']['rps']:.1f} | "
             f"{r['warm']['rps'] / r['tipg']['rps']:.1f} |"
         )
+    if any("wrk" in r for r in tiles):
+        lines += [
+            "",
+            "With wrk (a C client, no gzip asked, cycling the list for --wrk-seconds; p50 / p99, "
+            "req/s; ratios: titlemap p50 ÷ the raw SQL's p50 above, titlemap req/s ÷ tipg "
+            "req/s)",
+            "| z | titlemap warm | titlemap 304 | tipg | warm÷raw | warm ×tipg |",
+            "|---|---|---|---|---:|---:|",
+        ]
+        for r in tiles:
+            w = r.get("wrk")
+            if not w:
+                continue
+            z = f"{r['zoom']}{' (agg.)' if r['aggregated'] else ''}"
+            lines.append(
+                f"| {z} | {fmt(w['warm'])} | {fmt(w['304'])} | {fmt(w['tipg'])} | "
+                f"{w['warm']['p50_ms'] / r['raw']['p50_ms']:.2f} | "
+                f"{w['warm']['rps'] / w['tipg']['rps']:.1f} |"
+            )
     lines.append("")
     lines.append("Mean tile size (KB, uncompressed): " + ", ".join(
         f"z{r['zoom']} raw {r['raw']['kb']:.0f} / titlemap {r['cold']['kb']:.0f} / "
@@ -411,6 +521,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the cluster (and the county) here")
     parser.add_argument("--url", help="a database already holding the county")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
+    parser.add_argument("--wrk-seconds", type=int, default=5, help="each wrk run")
+    parser.add_argument("--no-wrk", action="store_true", help="skip the wrk measurements")
     args = parser.parse_args()
     if args.quick:
         args.compounds, args.tiles, args.pages = 3000, 20, 3
@@ -428,9 +541,10 @@ def main() -> None:
         url_pg = make_url(url).set(drivername="postgresql").render_as_string(False)
         engine = make_engine(url)
         info = {"compounds": args.compounds, "concurrency": args.concurrency,
-                "load": os.getloadavg()[0]}  # fmt: skip
-        servers.append(start_titlemap(url))
-        servers.append(start_tipg(url))
+                "workers": args.workers, "load": os.getloadavg()[0]}  # fmt: skip
+        args.wrk_path = None if args.no_wrk else find_wrk()
+        servers.append(start_titlemap(url, args.workers))
+        servers.append(start_tipg(url, args.workers))
         ours, tipg = servers
         print("items …", flush=True)
         items = measure_items(args, ours, tipg)

@@ -1,11 +1,12 @@
 """Engine and sessions: DATABASE_URL when given, else the private local cluster."""
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo import TitlemapError
@@ -37,8 +38,39 @@ def database_url(settings: Settings | None = None) -> str:
     return local_cluster(settings).ensure_running()
 
 
+PING_AFTER_IDLE = 10.0  # seconds a pooled connection may sit unused before it is pinged
+
+
 def make_engine(url: str) -> Engine:
-    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(normalise_url(url), pool_size=5, max_overflow=10)
+    ping_when_idle(engine)
+    return engine
+
+
+def ping_when_idle(engine: Engine, idle: float = PING_AFTER_IDLE) -> None:
+    """Check a pooled connection on checkout only when it sat unused for `idle` seconds.
+
+    `pool_pre_ping` pings on every checkout: a round trip as dear as a cached tile's one
+    query. A connection that was in use a moment ago is alive; one that idled may have been
+    dropped (a database restart, a firewall), so it is pinged and, if dead, replaced (the
+    pool then reconnects all it holds). Should the server die between two busy requests,
+    SQLAlchemy sees the disconnect on the first failed query and renews the pool likewise."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection, record, proxy) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle:
+            return  # a new connection, or one just used
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # whatever the driver raises for a dead socket
+            raise DisconnectionError(f"idle connection dead: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("idle connection dead")
 
 
 @lru_cache

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     pg_bin: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(default=1, description="uvicorn worker processes (titlemap serve)")
+    access_log: bool = Field(default=False, description="log every request (costs ~10 %)")
     county: str = "629901"
     basemap: str = Field(
         default="none", description="none (the county's own layers) | tianditu | an XYZ URL"

@@ -3,8 +3,10 @@ edit (ledger, geometry, parcels) show at once."""
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
@@ -270,3 +272,186 @@ def test_the_cache_drops_the_least_recently_used_beyond_its_budget():
     cache.put("d", b"y" * 1000)
     assert cache.get("b") is None and len(cache) == 3
     assert {k for k in "acd" if cache.get(k) is not None} == {"a", "c", "d"}
+
+
+# -- the fast tile route: its own filter parsing, one thread hop, pooled connections ----------
+
+
+FILTERS = [
+    {"status": "stalled,in_progress"},
+    {"status": ["stalled", "closed"], "overdue": "false"},
+    {"blocker": "land_premium", "overdue": "1"},
+    {"lead_department": "住建局"},
+    {"q": "  "},
+    {"as_of": "2024-06-30"},
+]
+BAD_FILTERS = [{"overdue": "maybe"}, {"status": "bogus"}, {"as_of": "2024-13-01"}]
+
+
+@pytest.mark.parametrize("params", FILTERS)
+def test_the_tile_route_reads_a_filter_as_the_web_maps_route_does(client, db, params):
+    # /api/tiles/….pbf takes the filter through FastAPI's Filter dependency; /tiles/….mvt
+    # reads the query string itself: the same tile, the same ETag.
+    x, y = town_tile(db)
+    mvt = client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt", params=params)
+    pbf = client.get(f"/api/tiles/compounds/{Z}/{x}/{y}.pbf", params=params)
+    assert mvt.status_code == pbf.status_code == 200, mvt.text
+    assert mvt.headers["etag"] == pbf.headers["etag"]
+    assert mvt.content == pbf.content
+
+
+def test_a_filter_narrows_the_tile(client, db):
+    x, y = town_tile(db)
+    everything = decode_mvt(client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt").content)
+    stalled = client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt", params={"status": "stalled"})
+    features = decode_mvt(stalled.content)["compounds"]
+    assert features and {f["status"] for f in features} == {"stalled"}
+    assert len(features) < len(everything["compounds"])
+
+
+@pytest.mark.parametrize("params", BAD_FILTERS)
+def test_a_bad_filter_value_is_a_422_on_the_tile_route(client, db, params):
+    x, y = town_tile(db)
+    mvt = client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt", params=params)
+    pbf = client.get(f"/api/tiles/compounds/{Z}/{x}/{y}.pbf", params=params)
+    assert mvt.status_code == pbf.status_code == 422
+    detail = mvt.json()["detail"]
+    assert isinstance(detail, str) and " / " in detail  # Chinese / English, one line
+    assert next(iter(params)) in detail or "status" in detail
+
+
+def test_the_tile_routes_openapi_lists_the_filter_parameters(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    tile = {p["name"]: p for p in paths["/tiles/{layer}/{z}/{x}/{y}.mvt"]["get"]["parameters"]}
+    listing = {p["name"]: p for p in paths["/api/compounds"]["get"]["parameters"]}
+    for name in ("status", "blocker", "lead_department", "township", "planned_area",
+                 "planned_kind", "overdue", "q", "code", "as_of"):  # fmt: skip
+        assert tile[name]["in"] == "query"
+        assert tile[name]["description"] == listing[name]["description"]
+    assert tile["status"]["schema"]["type"] == "array"
+    assert tile["overdue"]["schema"]["type"] == "boolean"
+    assert tile["as_of"]["schema"] == {"type": "string", "format": "date"}
+    assert {"layer", "z", "x", "y", "county"} <= set(tile)
+
+
+def test_tile_requests_leave_no_transaction_open(client, db):
+    # the tile route reads in autocommit: nothing to roll back, prepared statements kept
+    x, y = town_tile(db)
+    for _ in range(3):
+        assert client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt").status_code == 200
+    with db.connect() as conn:
+        states = conn.execute(
+            text(
+                "SELECT state FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        assert "idle in transaction" not in set(states)
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _terminate(db: Engine, pid: int) -> None:
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+        conn.commit()
+    time.sleep(0.2)  # the backend takes a moment to go
+
+
+def test_an_idle_pooled_connection_is_pinged_and_replaced_when_dead(db):
+    from sqlalchemy import create_engine
+
+    from geo.db import normalise_url, ping_when_idle
+
+    url = db.url.render_as_string(hide_password=False)
+    engine = create_engine(normalise_url(url), pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle=0.0)  # every returned connection counts as idle
+    try:
+        first = _backend_pid(engine)
+        _terminate(db, first)
+        assert _backend_pid(engine) != first  # pinged on checkout, dead, replaced: no error
+    finally:
+        engine.dispose()
+
+
+def test_a_busy_connection_is_not_pinged_and_a_dead_one_fails_once(db):
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from geo.db import normalise_url, ping_when_idle
+
+    url = db.url.render_as_string(hide_password=False)
+    engine = create_engine(normalise_url(url), pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle=3600)
+    try:
+        first = _backend_pid(engine)
+        _terminate(db, first)
+        with pytest.raises(DBAPIError) as failure:
+            _backend_pid(engine)
+        assert failure.value.connection_invalidated  # SQLAlchemy saw the disconnect …
+        assert _backend_pid(engine) != first  # … and the next checkout has a new connection
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_tiles_and_304s_from_either(db):
+    from tests.conftest import TITLEMAP, cli_env, free_port
+
+    port = free_port()
+    url = db.url.render_as_string(hide_password=False)
+    env = cli_env({"DATABASE_URL": url, "TITLEMAP_COUNTY": COUNTY})
+    server = subprocess.Popen(
+        [str(TITLEMAP), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.2)
+        x, y = town_tile(db)
+        tile = f"{base}/tiles/compounds/{Z}/{x}/{y}.mvt"
+        first = httpx.get(tile)
+        assert first.status_code == 200 and decode_mvt(first.content)["compounds"]
+        # fresh connections: uvicorn hands them to either worker; every one revalidates
+        etag = first.headers["etag"]
+        statuses = {httpx.get(tile, headers={"If-None-Match": etag}).status_code for _ in range(8)}
+        assert statuses == {304}
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=15)[0].decode(errors="replace")
+    assert "2 worker" in output
+
+
+def test_a_connection_back_from_a_tile_request_is_transactional_again(db):
+    # the tile route's autocommit must not leak to the next user of the pooled connection
+    from sqlalchemy import create_engine
+
+    from geo.db import normalise_url
+
+    one = create_engine(
+        normalise_url(db.url.render_as_string(hide_password=False)), pool_size=1, max_overflow=0
+    )
+    try:
+        x, y = town_tile(db)
+        tiles = TestClient(create_app(Settings(), one))
+        assert tiles.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt").status_code == 200
+        with one.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False
+            assert conn.get_isolation_level() == "READ COMMITTED"
+            conn.execute(text("SELECT 1"))
+            assert conn.in_transaction()
+    finally:
+        one.dispose()

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.dependencies import connection
+from api.dependencies import connection, etag_matches
 from geo import TitlemapError
 from geo.compounds import beijing_today, data_version, get_county
 from geo.features import (
@@ -204,9 +204,7 @@ def data_etag(request: Request, conn: Connection, county: str) -> str:
 
 def not_modified(request: Request, etag: str) -> Response | None:
     """304 when the client already holds this version (If-None-Match)."""
-    asked = request.headers.get("if-none-match", "")
-    held = {tag.strip().removeprefix("W/") for tag in asked.split(",")}
-    if etag in held or "*" in held:
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
     return None
 

@@ -14,14 +14,19 @@ kept in geo.tiles.CACHE (bounded LRU) under the same key.
 """
 
 import gzip
+import types
+import typing
+from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
-from api.dependencies import connection, user_errors
-from api.routers.compounds import Filter, county_of
+from api.dependencies import connection, etag_matches, user_errors
+from api.routers.compounds import Filter, compound_filter, county_of
 from geo.compounds import CompoundFilter, get_county
 from geo.tiles import (
     CACHE,
@@ -57,16 +62,6 @@ def _no_layer(layer: str) -> HTTPException:
     return HTTPException(404, f"没有图层 {layer!r} / no such layer: {', '.join(LAYERS)}")
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    # weak comparison (RFC 9110 If-None-Match), either encoding of the same tile
-    tags = {t.strip().removeprefix("W/").replace(GZIP_TAG, "") for t in header.split(",")}
-    return etag in tags
-
-
 def _gzipped(key: TileKey, data: bytes) -> bytes:
     """The tile gzipped, kept beside it in the tile cache (compressing 75 KB costs ~1.5 ms)."""
     zipped = CACHE.get(("gzip", key))
@@ -94,7 +89,7 @@ def tile_response(
         key = tile_key(conn, layer, county_of(request, county), z, x, y, filters)
     etag = key.etag()
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if _etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag, GZIP_TAG):
         return Response(status_code=304, headers=headers)
     data = build_tile(conn, key)
     if len(data) > 512 and "gzip" in request.headers.get("accept-encoding", ""):
@@ -104,24 +99,105 @@ def tile_response(
     return Response(data, media_type=MVT_TYPE, headers=headers)
 
 
+# -- the fast path: a tile request costs one thread hop, one pool checkout, one query ---------
+#
+# FastAPI resolving the ten filter parameters and the sync `connection` dependency (two more
+# thread hops) cost twice what a cached tile does, so the tile route reads the filter from
+# the query string itself (same checks: compound_filter) and documents it with the same
+# parameters (FILTER_OPENAPI).
+
+_SCALARS = {bool: TypeAdapter(bool), date: TypeAdapter(date)}
+_FILTER_HINTS = typing.get_type_hints(compound_filter, include_extras=True)
+
+
+def _plain_types(hint: object) -> tuple:
+    """The types of an `Annotated[X | None, …]` hint, None left out."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(a for a in typing.get_args(hint) if a is not type(None))
+    return (hint,)
+
+
+def _param_schema(name: str) -> dict:
+    kind = _plain_types(_FILTER_HINTS[name])[0]
+    query = typing.get_args(_FILTER_HINTS[name])[1]
+    if typing.get_origin(kind) is list:
+        schema: dict = {"type": "array", "items": {"type": "string"}}
+    elif kind is bool:
+        schema = {"type": "boolean"}
+    elif kind is date:
+        schema = {"type": "string", "format": "date"}
+    else:
+        schema = {"type": "string"}
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": query.description or ""}  # fmt: skip
+
+
+FILTER_OPENAPI = {"parameters": [_param_schema(n) for n in FILTER_PARAMS]}
+
+
+def query_filter(request: Request) -> CompoundFilter:
+    """compound_filter's filter from the query string, without FastAPI's per-parameter
+    machinery; no filter parameter → the empty filter at once. Bad values → 422."""
+    query = request.query_params
+    if not any(name in query for name in FILTER_PARAMS):
+        return CompoundFilter()
+    values: dict = {}
+    for name in FILTER_PARAMS:
+        given = query.getlist(name)
+        if not given:
+            continue
+        kind = _plain_types(_FILTER_HINTS[name])[0]
+        if typing.get_origin(kind) is list:
+            values[name] = given
+        elif kind in _SCALARS:
+            try:
+                values[name] = _SCALARS[kind].validate_python(given[-1])
+            except ValidationError:
+                raise HTTPException(
+                    422, f"参数 {name} 的值不对 / bad value for {name}: {given[-1]!r}"
+                ) from None
+        else:
+            values[name] = given[-1]  # as FastAPI: the last of repeated scalars
+    return compound_filter(**values)
+
+
+def _tile_in_thread(
+    request: Request, layer: str, z: int, x: int, y: int, filters: CompoundFilter,
+    county: str | None,
+) -> Response:  # fmt: skip
+    # Autocommit: no BEGIN and no ROLLBACK round trip around the one or two reads, and
+    # psycopg keeps its prepared statements (a ROLLBACK drops them), so a tile's query is
+    # planned once per connection. Without a transaction the tile may be built from data a
+    # moment newer than the revision read first: cached under the older key, it is replaced
+    # on the next request, which reads the newer revision.
+    with request.app.state.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        return tile_response(request, conn, layer, z, x, y, filters, county)
+
+
+async def serve_tile(
+    request: Request, layer: str, z: int, x: int, y: int, county: str | None = None
+) -> Response:
+    """tile_response for an async route: the filter read here, the database work (checkout,
+    key, build) in one worker thread."""
+    filters = query_filter(request)
+    return await run_in_threadpool(_tile_in_thread, request, layer, z, x, y, filters, county)
+
+
 @router.get(
     "/tiles/{layer}/{z}/{x}/{y}.mvt",
     summary="矢量瓦片 / a layer as a Mapbox vector tile (Web Mercator grid)",
     description=TILE_DESCRIPTION,
     response_class=Response,
     responses={200: {"content": {MVT_TYPE: {}}}, 304: {"description": "未变 / not modified"}},
+    openapi_extra=FILTER_OPENAPI,
 )
-def vector_tile(
-    request: Request,
-    layer: str,
-    z: int,
-    x: int,
-    y: int,
-    conn: Annotated[Connection, Depends(connection)],
-    filters: Filter,
-    county: str | None = None,
+async def vector_tile(
+    request: Request, layer: str, z: int, x: int, y: int, county: str | None = None
 ) -> Response:
-    return tile_response(request, conn, layer, z, x, y, filters, county)
+    return await serve_tile(request, layer, z, x, y, county)
 
 
 def _base(request: Request) -> str:

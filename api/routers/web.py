@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
 from api.routers.compounds import Filter, county_of
-from api.routers.tiles import tile_response
+from api.routers.tiles import FILTER_OPENAPI, serve_tile
 from geo import TitlemapError
 from geo.compounds import (
     PLANNED_KIND_VALUES,
@@ -172,19 +172,13 @@ def layer(
     ),
     response_class=Response,
     responses={200: {"content": {MVT_TYPE: {}}}},
+    openapi_extra=FILTER_OPENAPI,
 )
-def vector_tile(
-    request: Request,
-    layer: str,
-    z: int,
-    x: int,
-    y: int,
-    conn: Annotated[Connection, Depends(connection)],
-    filters: Filter,
-    county: str | None = None,
+async def vector_tile(
+    request: Request, layer: str, z: int, x: int, y: int, county: str | None = None
 ) -> Response:
     # the same answer as /tiles/…mvt: ETag, 304, no-cache (the page revalidates its tiles)
-    return tile_response(request, conn, layer, z, x, y, filters, county)
+    return await serve_tile(request, layer, z, x, y, county)
 
 
 @router.get(
