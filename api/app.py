@@ -18,6 +18,7 @@ from api.routers import (
 from api.routers import print as print_routes
 from geo.db import get_engine
 from geo.settings import Settings, get_settings
+from geo.tiles import CACHE as TILE_CACHE
 
 DESCRIPTION = """
 titlemap 把小区、宗地与"登记难"化解台账关联在 PostGIS 中。
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = FastAPI(title="titlemap 登记难化解一张图", version="0.1.0", description=DESCRIPTION)
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
+    TILE_CACHE.max_bytes = settings.tile_cache_mb * 2**20
     app.include_router(health.router)
     app.include_router(compounds.router)
     app.include_router(ledger.router)

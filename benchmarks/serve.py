@@ -145,12 +145,13 @@ class Process:
                 self.proc.kill()
 
 
-def start_titlemap(url: str, workers: int) -> Process:
+def start_titlemap(url: str, workers: int, cache_mb: int = 64) -> Process:
     port = free_port()
-    env = {"DATABASE_URL": url, "TITLEMAP_COUNTY": COUNTY}
+    env = {"DATABASE_URL": url, "TITLEMAP_COUNTY": COUNTY, "TITLEMAP_TILE_CACHE_MB": str(cache_mb)}
     titlemap = Path(sys.executable).parent / "titlemap"
     args = [str(titlemap), "serve", "--port", str(port), "--workers", str(workers)]
-    return Process("titlemap", [*args, "--no-access-log"], env, port, "/health")
+    name = "titlemap" if cache_mb else "titlemap-nocache"
+    return Process(name, [*args, "--no-access-log"], env, port, "/health")
 
 
 def start_tipg(url: str, workers: int) -> Process:
@@ -323,7 +324,9 @@ def bump_revision(url: str) -> None:
 # -- the measurements --------------------------------------------------------------------------
 
 
-def measure_tiles(args, url_pg: str, ours: Process, tipg: Process, engine) -> list[dict]:
+def measure_tiles(
+    args, url_pg: str, ours: Process, tipg: Process, engine, nocache: Process | None = None
+) -> list[dict]:
     tiles = tile_list(engine, args.tiles)
     with engine.connect() as conn:
         crowded = {z: geo_tiles.crowded_zoom(conn, COUNTY, z) for z in ZOOMS}
@@ -371,6 +374,11 @@ def measure_tiles(args, url_pg: str, ours: Process, tipg: Process, engine) -> li
                 ]
                 none = [""] * len(jobs)
                 row["wrk"] = {
+                    # every request builds its tile: a server whose tile cache holds nothing
+                    # (not for counted zooms: there the cache is what makes a zoom one query)
+                    "build": None
+                    if crowded[z] or nocache is None
+                    else wrk_timed(args.wrk_path, nocache.base, ours_paths, none, args),
                     "warm": wrk_timed(args.wrk_path, ours.base, ours_paths, none, args),
                     "304": wrk_timed(
                         args.wrk_path, ours.base, ours_paths, [etags[j] for j in jobs], args
@@ -474,18 +482,22 @@ def report(info: dict, tiles: list[dict], items: list[dict], simplify: list[dict
             "With wrk (a C client, no gzip asked, cycling the list for --wrk-seconds; p50 / p99, "
             "req/s; ratios: titlemap p50 ÷ the raw SQL's p50 above, titlemap req/s ÷ tipg "
             "req/s)",
-            "| z | titlemap warm | titlemap 304 | tipg | warm÷raw | warm ×tipg |",
-            "|---|---|---|---|---:|---:|",
+            "| z | titlemap uncached | titlemap warm | titlemap 304 | tipg | uncached÷raw | "
+            "warm÷raw | uncached ×tipg | warm ×tipg |",
+            "|---|---|---|---|---|---:|---:|---:|---:|",
         ]
         for r in tiles:
             w = r.get("wrk")
             if not w:
                 continue
             z = f"{r['zoom']}{' (agg.)' if r['aggregated'] else ''}"
+            build = w.get("build")
+            by_raw = f"{build['p50_ms'] / r['raw']['p50_ms']:.2f}" if build else "–"
+            by_tipg = f"{build['rps'] / w['tipg']['rps']:.1f}" if build else "–"
             lines.append(
-                f"| {z} | {fmt(w['warm'])} | {fmt(w['304'])} | {fmt(w['tipg'])} | "
-                f"{w['warm']['p50_ms'] / r['raw']['p50_ms']:.2f} | "
-                f"{w['warm']['rps'] / w['tipg']['rps']:.1f} |"
+                f"| {z} | {fmt(build) if build else '–'} | {fmt(w['warm'])} | {fmt(w['304'])} | "
+                f"{fmt(w['tipg'])} | {by_raw} | {w['warm']['p50_ms'] / r['raw']['p50_ms']:.2f} | "
+                f"{by_tipg} | {w['warm']['rps'] / w['tipg']['rps']:.1f} |"
             )
     lines.append("")
     lines.append("Mean tile size (KB, uncompressed): " + ", ".join(
@@ -546,10 +558,14 @@ def main() -> None:
         servers.append(start_titlemap(url, args.workers))
         servers.append(start_tipg(url, args.workers))
         ours, tipg = servers
+        nocache = None
+        if args.wrk_path:
+            nocache = start_titlemap(url, args.workers, cache_mb=0)
+            servers.append(nocache)
         print("items …", flush=True)
         items = measure_items(args, ours, tipg)
         print("tiles …", flush=True)
-        tiles = measure_tiles(args, url_pg, ours, tipg, engine)
+        tiles = measure_tiles(args, url_pg, ours, tipg, engine, nocache)
         print("simplification …", flush=True)
         simplify = measure_simplify(engine)
         engine.dispose()

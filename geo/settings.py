@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=1, description="uvicorn worker processes (titlemap serve)")
     access_log: bool = Field(default=False, description="log every request (costs ~10 %)")
+    tile_cache_mb: int = Field(
+        default=64, ge=0, description="built tiles kept in memory, per worker (0: build every tile)"
+    )
     county: str = "629901"
     basemap: str = Field(
         default="none", description="none (the county's own layers) | tianditu | an XYZ URL"

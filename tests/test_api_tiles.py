@@ -455,3 +455,22 @@ def test_a_connection_back_from_a_tile_request_is_transactional_again(db):
             assert conn.in_transaction()
     finally:
         one.dispose()
+
+
+def test_tile_cache_size_is_a_setting(db):
+    """TITLEMAP_TILE_CACHE_MB=0 builds every tile (what benchmarks/serve.py times as
+    'uncached'); the answer is the same as from the cache."""
+    cached = TestClient(create_app(Settings(), db))
+    path = "/tiles/compounds/14/{}/{}.mvt".format(*geo_tiles.tile_of(104.1, 35.85, 14))
+    kept = cached.get(path)
+    assert kept.status_code == 200 and geo_tiles.CACHE.max_bytes == 64 * 2**20
+    try:
+        building = TestClient(create_app(Settings(tile_cache_mb=0), db))
+        assert geo_tiles.CACHE.max_bytes == 0
+        before = geo_tiles.CACHE.size
+        again = building.get(path, headers={"Accept-Encoding": "identity"})
+        assert again.status_code == 200 and geo_tiles.CACHE.size <= before
+        assert again.headers["etag"] == kept.headers["etag"].replace("-gz", "")
+    finally:
+        create_app(Settings(), db)
+    assert geo_tiles.CACHE.max_bytes == 64 * 2**20
