@@ -925,6 +925,40 @@ def _overlaps(a, b) -> bool:
     return not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1])
 
 
+def _name_beside(ax, frame: MapFrame, p, gap: float, lines: list[str], used: float, taken: list):
+    """The name right of, left of, below or above point `p` (`gap` metres away): the first
+    place inside the map that meets no other label or marker in `taken`; none if none fits."""
+    w = frame.metres(max(text_width_mm(line, used) for line in lines))
+    h = frame.metres(line_height(used, 1.15) * len(lines))
+    x0, y0, x1, y1 = frame.window
+    for left, top_y in (
+        (p.x + gap, p.y + h / 2),
+        (p.x - gap - w, p.y + h / 2),
+        (p.x - w / 2, p.y - gap),
+        (p.x - w / 2, p.y + gap + h),
+    ):
+        box = (left, top_y - h, left + w, top_y, "n")
+        if box[0] < x0 or box[2] > x1 or box[1] < y0 or box[3] > y1:
+            continue
+        if any(_overlaps(box, other) for other in taken):
+            continue
+        taken.append(box)
+        ax.text(
+            left,
+            top_y,
+            "\n".join(lines),
+            fontsize=used,
+            ha="left",
+            va="top",
+            linespacing=1.05,
+            zorder=8,
+            parse_math=False,
+            clip_on=True,
+            bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.72},
+        )
+        return
+
+
 def draw_compounds(
     ax: Axes, compounds: Iterable[tuple[str, Geometry]], alpha=0.9, lw=0.5, zorder=4
 ) -> None:
@@ -1337,36 +1371,7 @@ def _number_and_name(ax, frame: MapFrame, numbered, size, taken: list) -> None:
         lines, used = fit(
             name, max(frame.mm(math.sqrt(c.area_m2)) * 1.6, 14), size - 0.5, 2, size - 1
         )
-        w = frame.metres(max(text_width_mm(line, used) for line in lines))
-        h = frame.metres(line_height(used, 1.15) * len(lines))
-        candidates = (
-            (p.x + r * 1.2, p.y + h / 2),  # right of the number
-            (p.x - r * 1.2 - w, p.y + h / 2),  # left
-            (p.x - w / 2, p.y - r * 1.2),  # below
-            (p.x - w / 2, p.y + r * 1.2 + h),  # above
-        )
-        for left, top_y in candidates:
-            box = (left, top_y - h, left + w, top_y, "n")
-            x0, y0, x1, y1 = frame.window
-            if box[0] < x0 or box[2] > x1 or box[1] < y0 or box[3] > y1:
-                continue
-            if any(_overlaps(box, other) for other in taken):
-                continue
-            taken.append(box)
-            ax.text(
-                left,
-                top_y,
-                "\n".join(lines),
-                fontsize=used,
-                ha="left",
-                va="top",
-                linespacing=1.05,
-                zorder=8,
-                parse_math=False,
-                clip_on=True,
-                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.72},
-            )
-            break
+        _name_beside(ax, frame, p, r * 1.2, lines, used, taken)
 
 
 def _metadata(title: str) -> dict:
@@ -1709,35 +1714,7 @@ def _names_only(ax, frame, numbered, size, taken) -> None:
         p = c.geom.representative_point()
         label = clean(c.name)
         lines, used = fit(label, 22, size, 2, size - 1)
-        w = frame.metres(max(text_width_mm(line, used) for line in lines))
-        h = frame.metres(line_height(used, 1.15) * len(lines))
-        r = frame.metres(2.6)
-        for left, top_y in (
-            (p.x + r, p.y + h / 2),
-            (p.x - r - w, p.y + h / 2),
-            (p.x - w / 2, p.y - r),
-            (p.x - w / 2, p.y + r + h),
-        ):
-            box = (left, top_y - h, left + w, top_y, "n")
-            x0, y0, x1, y1 = frame.window
-            if box[0] < x0 or box[2] > x1 or box[1] < y0 or box[3] > y1:
-                continue
-            if any(_overlaps(box, other) for other in taken):
-                continue
-            taken.append(box)
-            ax.text(
-                left,
-                top_y,
-                "\n".join(lines),
-                fontsize=used,
-                va="top",
-                linespacing=1.05,
-                zorder=8,
-                parse_math=False,
-                clip_on=True,
-                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.72},
-            )
-            break
+        _name_beside(ax, frame, p, frame.metres(2.6), lines, used, taken)
 
 
 def _stop_list(

@@ -49,6 +49,29 @@ def _compounds(values: list[str] | None) -> list[str] | None:
     return [v for value in values or [] for v in value.split(",") if v.strip()] or None
 
 
+def page_choice(
+    request: Request,
+    planned_area: PlannedArea = None,
+    township: Township = None,
+    bbox: Box = None,
+    compounds: Compounds = None,
+    county: County = None,
+    printed_on: PrintedOn = None,
+) -> dict:
+    """What a printed page shows, from the query: geo.selection.select's arguments."""
+    return {
+        "county": county or request.app.state.settings.county,
+        "planned_area": planned_area,
+        "township": township,
+        "bbox": bbox,
+        "compounds": _compounds(compounds),
+        "printed_on": printed_on,
+    }
+
+
+Choice = Annotated[dict, Depends(page_choice)]
+
+
 @router.get(
     "/area.pdf",
     summary="区域现场办公图 / the area map with its table of compounds (PDF)",
@@ -56,26 +79,12 @@ def _compounds(values: list[str] | None) -> list[str] | None:
     responses=PDF,
 )
 def area(
-    request: Request,
     conn: Annotated[Connection, Depends(connection)],
-    planned_area: PlannedArea = None,
-    township: Township = None,
-    bbox: Box = None,
-    compounds: Compounds = None,
+    choice: Choice,
     paper: Annotated[str, Query(description="纸张 / paper: A4 or A3 (landscape)")] = "A4",
-    county: County = None,
-    printed_on: PrintedOn = None,
 ) -> Response:
     with user_errors():
-        selection = select(
-            conn,
-            county or request.app.state.settings.county,
-            planned_area=planned_area,
-            township=township,
-            bbox=bbox,
-            compounds=_compounds(compounds),
-            printed_on=printed_on,
-        )
+        selection = select(conn, **choice)
         body = area_pdf(conn, selection, paper)
     return _pdf(body, f"area-{selection.area.label}-{selection.printed_on}.pdf")
 
@@ -87,25 +96,10 @@ def area(
     responses=PDF,
 )
 def visit(
-    request: Request,
     conn: Annotated[Connection, Depends(connection)],
-    planned_area: PlannedArea = None,
-    township: Township = None,
-    bbox: Box = None,
-    compounds: Compounds = None,
-    county: County = None,
-    printed_on: PrintedOn = None,
+    choice: Choice,
 ) -> Response:
     with user_errors():
-        selection = select(
-            conn,
-            county or request.app.state.settings.county,
-            planned_area=planned_area,
-            township=township,
-            bbox=bbox,
-            compounds=_compounds(compounds),
-            printed_on=printed_on,
-            limit=VISIT_LIMIT,
-        )
+        selection = select(conn, **choice, limit=VISIT_LIMIT)
         body = visit_pdf(conn, selection)
     return _pdf(body, f"visit-{selection.area.label}-{selection.printed_on}.pdf")
