@@ -1,5 +1,8 @@
 """The FastAPI application factory."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -16,6 +19,7 @@ from api.routers import (
     web,
 )
 from api.routers import print as print_routes
+from geo import revisions
 from geo.db import get_engine
 from geo.settings import Settings, get_settings
 from geo.tiles import CACHE as TILE_CACHE
@@ -29,9 +33,21 @@ Geometries are stored in EPSG:4490; areas are measured in the county's Gauss-Kr�
 """
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # While serving, data revisions are kept in memory and PostgreSQL says when they change.
+    engine = app.state.engine
+    revisions.watch(engine)
+    try:
+        yield
+    finally:
+        revisions.unwatch(engine)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="titlemap 登记难化解一张图", version="0.1.0", description=DESCRIPTION)
+    title = "titlemap 登记难化解一张图"
+    app = FastAPI(title=title, version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
     TILE_CACHE.max_bytes = settings.tile_cache_mb * 2**20

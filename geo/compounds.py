@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
-from geo import TitlemapError
+from geo import TitlemapError, revisions
 from geo.crs import measuring_epsg, sql_area
 from geo.model import (
     BLOCKER_LABELS,
@@ -396,12 +396,9 @@ def data_version(conn: Connection, county: str) -> tuple:
     """(revision, changed_at): the county's data revision, which triggers bump on every
     statement changing what maps draw (compounds, parcels, ledger, planned areas, complaints,
     townships, context, the county; migration 0003). Every cache of drawn data keys on it;
-    the time keeps two databases at the same revision apart. (0, None) for no such county."""
-    row = conn.execute(
-        text("SELECT revision, changed_at FROM data_revision WHERE county_code = :c"),
-        {"c": county},
-    ).first()
-    return (row.revision, row.changed_at) if row else (0, None)
+    the time keeps two databases at the same revision apart. (0, None) for no such county.
+    Held in memory where a server watches the database (geo.revisions)."""
+    return revisions.data_version(conn, county)
 
 
 _EXTENTS: dict[tuple, list[float] | None] = {}

@@ -53,6 +53,7 @@ from geo.compounds import (
     status_labels_sql,
 )
 from geo.model import PLANNED_AREA_LABELS, LedgerStatus
+from geo.revisions import known_version
 
 EXTENT = 4096
 BUFFER = 64
@@ -376,8 +377,47 @@ def tile_key(
     check_tile(z, x, y)
     version = data_version(conn, county)  # the one query when the figures below are known
     _memo(("county", county, version), lambda: get_county(conn, county))  # raises if none
-    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
     crowded = spec.aggregate and crowded_zoom(conn, county, z, version)
+    return _key(spec, county, z, x, y, filters, version, crowded)
+
+
+def known_tile_key(
+    engine: Engine,
+    layer: str,
+    county: str,
+    z: int,
+    x: int,
+    y: int,
+    filters: CompoundFilter | None = None,
+) -> TileKey | None:
+    """tile_key without the database: None unless all it needs is in memory (the revision
+    held by geo.revisions, the county and its figures known at that revision)."""
+    spec = LAYERS.get(layer)
+    version = known_version(engine, county)
+    if spec is None or version is None or ("county", county, version) not in _MEMO:
+        return None
+    if not (0 <= z <= MAX_ZOOM and 0 <= x < 2**z and 0 <= y < 2**z):
+        return None
+    crowded = False
+    if spec.aggregate:
+        count, box = _MEMO.get(("count", county, version)), _MEMO.get(("extent", county, version))
+        if count is None or ("extent", county, version) not in _MEMO:
+            return None
+        crowded = _crowded(count, box, z)
+    return _key(spec, county, z, x, y, filters, version, crowded)
+
+
+def _key(
+    spec: MapLayer,
+    county: str,
+    z: int,
+    x: int,
+    y: int,
+    filters: CompoundFilter | None,
+    version: tuple,
+    crowded: bool,
+) -> TileKey:
+    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
     today = beijing_today() if spec.filterable else date.min
     return TileKey(spec.name, county, z, x, y, f, version, today, crowded)
 
@@ -404,6 +444,18 @@ def build_tile(conn: Connection, key: TileKey) -> bytes:
         data = _detail_tile(conn, LAYERS[key.layer], key)
         CACHE.put(key, data)
     return data
+
+
+def cached_tile(key: TileKey) -> bytes | None:
+    """The tile for `key` if the cache holds it, else None (nothing is built)."""
+    data = CACHE.get(key)
+    if data is None and key.crowded and CACHE.get(_zoom_key(key)) is not None:
+        data = b""  # the zoom was counted: no compound has its centre in this tile
+    return data
+
+
+def _zoom_key(key: TileKey) -> tuple:
+    return ("zoom", replace(key, x=-1, y=-1))
 
 
 def _detail_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
@@ -519,6 +571,10 @@ def crowded_zoom(conn: Connection, county: str, z: int, version: tuple | None = 
     version = version or data_version(conn, county)
     count = compound_count(conn, county, version)
     box = _memo(("extent", county, version), lambda: extent(conn, county))
+    return _crowded(count, box, z)
+
+
+def _crowded(count: int, box: list[float] | None, z: int) -> bool:
     if not box or count <= AGGREGATE_ABOVE:
         return False
     minx, miny, maxx, maxy = box
@@ -536,14 +592,12 @@ def _crowded_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
     table and the ledger again, so the first crowded tile of a zoom computes them all (the
     others asking meanwhile wait for it) and the rest of the view comes from the cache.
     """
-    data = CACHE.get(key)
+    data = cached_tile(key)
     if data is not None:
         return data
-    zoom_key = ("zoom", replace(key, x=-1, y=-1))
+    zoom_key = _zoom_key(key)
     with _zoom_lock(zoom_key):
-        data = CACHE.get(key)
-        if data is None and CACHE.get(zoom_key) is not None:
-            data = b""  # the zoom was counted: no compound has its centre in this tile
+        data = cached_tile(key)
         if data is None:
             tiles = _aggregated_zoom(conn, spec, key.county, key.filters, key.z)
             for (tx, ty), mvt in tiles.items():

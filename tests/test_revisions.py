@@ -1,0 +1,168 @@
+"""Data revisions held in memory while PostgreSQL notifies changes (geo.revisions): read once,
+forgotten on a change from any process, never kept while the listener is down; and the tile
+route answering a cached tile with no database at all."""
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import Engine, event, text
+
+from api.app import create_app
+from geo import revisions
+from geo.compounds import data_version
+from geo.db import make_engine
+from geo.load import load_county
+from geo.schema import upgrade
+from geo.settings import Settings
+from tests.conftest import Server
+from tests.test_api_tiles import town_tile
+
+COUNTY = "629901"
+
+
+@pytest.fixture(scope="module")
+def db(new_database, demo) -> Iterator[Engine]:
+    engine = make_engine(new_database("revisions"))
+    upgrade(engine)
+    load_county(engine, demo, replace=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def watcher(db) -> Iterator[revisions.RevisionWatcher]:
+    watching = revisions.watch(db)
+    assert watching.wait_listening(10), "the listener did not connect"
+    yield watching
+    revisions.unwatch(db)
+
+
+@pytest.fixture
+def statements(db) -> Iterator[list[str]]:
+    """Every statement the engine sends, while the test runs."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(statement)
+
+    event.listen(db, "before_cursor_execute", record)
+    yield seen
+    event.remove(db, "before_cursor_execute", record)
+
+
+def bump_elsewhere(db: Engine) -> None:
+    """An edit by another process: its own connection, not through this engine."""
+    dsn = db.url.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE county SET name = name WHERE code = %s", (COUNTY,))
+
+
+def revision_in_db(db: Engine) -> tuple:
+    with db.connect() as conn:
+        return revisions.read_revision(conn, COUNTY)
+
+
+def eventually(check, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_read_once_then_from_memory(db, watcher, statements):
+    with db.connect() as conn:
+        first = data_version(conn, COUNTY)
+        reads = sum("data_revision" in s for s in statements)
+        again = [data_version(conn, COUNTY) for _ in range(5)]
+    assert reads == 1
+    assert again == [first] * 5
+    assert sum("data_revision" in s for s in statements) == 1
+    assert revisions.known_version(db, COUNTY) == first
+
+
+def test_an_edit_by_another_process_is_noticed(db, watcher):
+    with db.connect() as conn:
+        before = data_version(conn, COUNTY)
+    bump_elsewhere(db)
+    assert eventually(lambda: revisions.known_version(db, COUNTY) is None), "no notice arrived"
+    with db.connect() as conn:
+        after = data_version(conn, COUNTY)
+    assert after[0] == before[0] + 1
+    assert after == revision_in_db(db)
+
+
+def test_a_commit_here_is_seen_at_once(db, watcher):
+    with db.connect() as conn:
+        before = data_version(conn, COUNTY)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE county SET name = name WHERE code = :c"), {"c": COUNTY})
+    # no waiting for the notice: the commit itself made the watcher forget
+    with db.connect() as conn:
+        assert data_version(conn, COUNTY)[0] == before[0] + 1
+
+
+def test_a_read_racing_a_change_is_not_kept(db, watcher):
+    def change_meanwhile(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "data_revision" in statement:
+            watcher.forget(COUNTY)  # what a notice arriving during the read does
+
+    watcher.forget()
+    event.listen(db, "after_cursor_execute", change_meanwhile)
+    try:
+        with db.connect() as conn:
+            data_version(conn, COUNTY)
+    finally:
+        event.remove(db, "after_cursor_execute", change_meanwhile)
+    assert revisions.known_version(db, COUNTY) is None
+
+
+def test_nothing_is_kept_while_the_listener_is_down(db, watcher):
+    with db.connect() as conn:
+        data_version(conn, COUNTY)
+    assert revisions.known_version(db, COUNTY) is not None
+    dsn = db.url.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN%%' AND datname = current_database()"
+        ).fetchone()[0]
+    assert killed == 1
+    assert eventually(lambda: not watcher.listening)
+    assert revisions.known_version(db, COUNTY) is None
+    bump_elsewhere(db)  # a change nobody is told of: read from the database meanwhile
+    with db.connect() as conn:
+        assert data_version(conn, COUNTY) == revision_in_db(db)
+    assert watcher.wait_listening(10), "the listener did not come back"
+    with db.connect() as conn:
+        assert data_version(conn, COUNTY) == revision_in_db(db)
+
+
+def test_a_cached_tile_needs_no_database(db, statements):
+    running = Server(create_app(Settings(), db))  # serving: the app watches its engine
+    try:
+        assert revisions.watcher_of(db).wait_listening(10)
+        x, y = town_tile(db)
+        path = f"{running.base}/tiles/compounds/14/{x}/{y}.mvt?county={COUNTY}"
+        first = httpx.get(path)
+        assert first.status_code == 200 and len(first.content) > 1000
+        statements.clear()
+        again = httpx.get(path)
+        assert again.content == first.content
+        assert again.headers["etag"] == first.headers["etag"]
+        revalidated = httpx.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert revalidated.status_code == 304
+        assert statements == []  # neither the revision nor the tile was read
+
+        bump_elsewhere(db)
+        assert eventually(lambda: httpx.get(path).headers["etag"] != first.headers["etag"])
+        after = httpx.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert after.status_code == 200
+        assert after.content == first.content  # a no-op edit: the same tile, a new tag
+    finally:
+        running.stop()
+    assert not revisions.watcher_of(db).listening  # stopped with the server
