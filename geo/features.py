@@ -10,7 +10,8 @@ temporal property:
   compound belongs on the ledger, and every compound has one, on the ledger or not);
 - parcels: geo.exports' parcel fields (no temporal property);
 - planned_areas, complaints: geo.tiles' layer sources; complaints by `received_on`;
-- overlaps: geo.overlaps' compound × planned-area intersections, id `<compound>~<planned>`.
+- overlaps: geo.overlaps' compound × planned-area intersections, id `<compound>~<planned>`,
+  read from the table `overlap_piece`, rewritten when the county's data revision moved on.
 
 `items_page` answers a page in ONE statement that returns the finished `features` array as
 JSON text (json_agg in PostGIS, no per-feature Python), with the count of matches. The page's
@@ -65,7 +66,7 @@ from geo.exports import (
     parcel_select,
 )
 from geo.model import PLANNED_AREA_LABELS
-from geo.overlaps import _sql as overlaps_sql
+from geo.overlaps import pieces_source, refresh_pieces
 from geo.tiles import LAYERS as MAP_LAYERS
 
 MAX_LIMIT = 10_000
@@ -187,7 +188,8 @@ class Collection:
     source: Source
     id_column: str = "code"  # the feature id (unique per county), also the page order
     temporal: str | None = None
-    materialize: bool = False  # an analysis worth computing once per request (overlaps)
+    # Brings a derived table the source reads up to date before a query (overlaps).
+    refresh: Callable[[Connection, str], Any] | None = None
     # A cheaper source with some of the columns, for counting and choosing the page when the
     # query names no other column (complaints: the compound holding each point is costly).
     base: Source | None = None
@@ -256,14 +258,8 @@ def _complaints_base(county: str, epsg: int) -> tuple[str, dict]:
 
 
 def _overlaps(county: str, epsg: int) -> tuple[str, dict]:
-    # geo.overlaps gives the pieces as GeoJSON in 4490; read back as geometry to reproject.
-    sql, params = overlaps_sql(county, epsg, (), CompoundFilter(), True)
-    return (
-        f"""SELECT o.*, o.compound_code || '~' || o.planned_code AS id,
-                   ST_SetSRID(ST_GeomFromGeoJSON(o.geometry::text), 4490) AS geom
-            FROM ({sql}) o""",
-        params,
-    )
+    # The pieces as stored per data revision (Collection.refresh computes them when stale).
+    return pieces_source(county)
 
 
 COLLECTIONS: dict[str, Collection] = {
@@ -319,7 +315,7 @@ COLLECTIONS: dict[str, Collection] = {
              _prop("kind", "规划类型代码"), _prop("kind_label", "规划类型", "kind label"),
              _prop("overlap_m2", "重叠面积平方米"), _prop("compound_m2", "小区面积平方米"),
              _prop("percent", "占小区面积比例", "percent of the compound")),
-            _overlaps, id_column="id", materialize=True,
+            _overlaps, id_column="id", refresh=refresh_pieces,
         ),
     )
 }  # fmt: skip
@@ -1046,15 +1042,14 @@ def items_page(conn: Connection, county: str, coll: Collection, q: ItemsQuery) -
         raise TitlemapError("offset 不能为负 / offset must be ≥ 0")
     info = get_county(conn, county)
     crs = parse_crs(q.crs, info.epsg, "crs")
-    source, params = coll.source(county, info.epsg)
     bound, used = Params(), set[str]()
-    where = _where(coll, q, info.epsg, bound, used)
+    where = _where(coll, q, info.epsg, bound, used)  # a bad query fails before any refresh
+    if coll.refresh is not None:
+        coll.refresh(conn, county)
+    source, params = coll.source(county, info.epsg)
     key = f's."{coll.id_column}"'
-    first, matching = "", source
-    if coll.materialize:
-        first, source = f"src AS MATERIALIZED ({source}),", "SELECT * FROM src"
-        matching = source
-    elif coll.base is not None and used <= coll.base_columns:
+    matching = source
+    if coll.base is not None and used <= coll.base_columns:
         matching, base_params = coll.base(county, info.epsg)
         params = params | base_params
     feature, props = _feature_sql(coll, crs)
@@ -1068,7 +1063,7 @@ def items_page(conn: Connection, county: str, coll: Collection, q: ItemsQuery) -
     # The page's ids first (in id order, from the index where there is one), then the
     # features of those rows alone: a deep offset builds no more JSON than the first page.
     sql = f"""
-        WITH {first} page AS (
+        WITH page AS (
             SELECT {key} AS fid FROM ({matching}) s WHERE {where}
             ORDER BY {key} LIMIT :limit OFFSET :offset
         )
@@ -1094,6 +1089,8 @@ def item(
     """One feature as GeoJSON text, in the asked CRS; TitlemapError when there is none."""
     info = get_county(conn, county)
     crs = parse_crs(crs_value, info.epsg, "crs")
+    if coll.refresh is not None:
+        coll.refresh(conn, county)
     source, params = coll.source(county, info.epsg)
     feature, props = _feature_sql(coll, crs)
     sql = f"""

@@ -8,6 +8,10 @@ compound's, `percent` = overlap ÷ compound × 100. The same rows come as a list
 (`overlap_rows`), as GeoJSON pieces for the map (`overlaps_geojson`, the intersections back
 in EPSG:4490) and as a spreadsheet with Chinese headers (`write_xlsx`).
 
+The OGC `overlaps` collection pages through all of a county's pieces, which on 100 000
+compounds take 10–25 s to compute: `refresh_pieces` keeps them in the UNLOGGED table
+`overlap_piece` (migration 0005), rewritten only when the county's data revision moved on.
+
 Compounds are chosen with geo.compounds' `CompoundFilter` (status, blocker, …, as-of date), so
 "stalled compounds inside 城东片区" is one call.
 """
@@ -26,6 +30,7 @@ from geo.compounds import (
     BBox,
     CompoundFilter,
     beijing_today,
+    data_version,
     filter_sql,
     get_county,
     parse_words,
@@ -55,13 +60,22 @@ COLUMNS = (
 
 
 def _sql(
-    county: str, epsg: int, kinds: tuple[str, ...], f: CompoundFilter, geometry: bool
+    county: str,
+    epsg: int,
+    kinds: tuple[str, ...],
+    f: CompoundFilter,
+    geometry: bool,
+    stored: bool = False,
 ) -> tuple[str, dict]:
+    """The overlaps query; `geometry` adds the piece as GeoJSON (`geometry`), `stored` the
+    piece itself in EPSG:4490 (`geom`) and the feature id `<compound>~<planned>` (`id`)."""
     source, where, params = filter_sql(county, f, local=f.bbox is not None)
     kind_clause = "AND p.kind = ANY(CAST(:kinds AS text[]))" if kinds else ""
     if kinds:
         params["kinds"] = list(kinds)
     piece = ", ST_AsGeoJSON(ST_Transform(o.gk, 4490), 7, 0)::json AS geometry" if geometry else ""
+    if stored:
+        piece += ", o.code || '~' || o.planned_code AS id, ST_Transform(o.gk, 4490) AS geom"
     sql = f"""
         WITH pa AS MATERIALIZED (
             SELECT p.id, p.code, p.name, p.kind, p.geom,
@@ -109,6 +123,72 @@ def overlap_rows(
     kinds = parse_words(kinds, PLANNED_KIND_VALUES, "规划类型", "planned kind")
     sql, params = _sql(county, info.epsg, kinds, filters or CompoundFilter(), geometry)
     return [dict(row) for row in conn.execute(text(sql), params).mappings()]
+
+
+# The columns of overlap_piece (migration 0005) besides county_code: what _sql yields, stored.
+PIECE_COLUMNS = ("id", "compound_code", "compound_name", "township", "status", "status_label",
+                 "planned_code", "planned_name", "kind", "kind_label", "overlap_m2",
+                 "compound_m2", "percent", "geom")  # fmt: skip
+
+
+def pieces_revision(conn: Connection, county: str) -> tuple:
+    """(revision, changed_at) the county's stored pieces were computed at; (None, None) when
+    there are none (never computed, or emptied by a crash: the tables are UNLOGGED)."""
+    row = conn.execute(
+        text("SELECT revision, changed_at FROM overlap_piece_revision WHERE county_code = :c"),
+        {"c": county},
+    ).first()
+    return (row.revision, row.changed_at) if row else (None, None)
+
+
+def refresh_pieces(conn: Connection, county: str) -> bool:
+    """Bring the county's rows of `overlap_piece` up to its data revision; True when it
+    computed them. Reading the revisions is all it costs while they are current.
+
+    The rewrite runs in its own transaction (its own connection from `conn`'s engine): the
+    caller's may be autocommit, read-only, or rolled back at the end of a request. An
+    advisory lock on the county makes a second worker wait for the first and then find the
+    rows current. Uncommitted edits in the caller's transaction are not seen by it."""
+    if pieces_revision(conn, county) == data_version(conn, county):
+        return False
+    with conn.engine.begin() as own:
+        own.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('overlap_piece'), hashtext(:c))"),
+            {"c": county},
+        )
+        # Read under the lock and before computing: rows from newer data recorded at an
+        # older revision are only computed again, never the reverse.
+        version = data_version(own, county)
+        if pieces_revision(own, county) == version:
+            return False
+        _write_pieces(own, county, version)
+    return True
+
+
+def _write_pieces(conn: Connection, county: str, version: tuple) -> None:
+    sql, params = _sql(county, get_county(conn, county).epsg, (), CompoundFilter(), False, True)
+    columns = ", ".join(PIECE_COLUMNS)
+    conn.execute(text("DELETE FROM overlap_piece WHERE county_code = :county"), params)
+    conn.execute(
+        text(f"""INSERT INTO overlap_piece (county_code, {columns})
+                 SELECT :county, {columns} FROM ({sql}) o"""),
+        params,
+    )
+    conn.execute(
+        text("""
+            INSERT INTO overlap_piece_revision (county_code, revision, changed_at, computed_at)
+            VALUES (:county, :revision, :changed_at, now())
+            ON CONFLICT (county_code) DO UPDATE SET revision = excluded.revision,
+                changed_at = excluded.changed_at, computed_at = excluded.computed_at
+        """),
+        {"county": county, "revision": version[0], "changed_at": version[1]},
+    )
+
+
+def pieces_source(county: str) -> tuple[str, dict]:
+    """SQL reading the county's stored pieces (call `refresh_pieces` first)."""
+    columns = ", ".join(PIECE_COLUMNS)
+    return f"SELECT {columns} FROM overlap_piece WHERE county_code = :county", {"county": county}
 
 
 def overlaps_geojson(
