@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
     TILE_CACHE.max_bytes = settings.tile_cache_mb * 2**20
+    app.include_router(tiles.router)  # first: routes are matched in order, tiles are many
     app.include_router(health.router)
     app.include_router(compounds.router)
     app.include_router(ledger.router)
@@ -59,7 +60,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(ledger_files.router)
     app.include_router(print_routes.router)
     app.include_router(checks.router)
-    app.include_router(tiles.router)
     app.include_router(ogc.router)
     app.include_router(web.router)
     return app

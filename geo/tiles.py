@@ -461,6 +461,21 @@ def _zoom_key(key: TileKey) -> tuple:
 def _detail_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
     """One feature per row in the tile (compounds below POINT_BELOW_PX as points).
 
+    The query is made and compiled once per layer, filter and zoom and run on the driver's
+    connection: SQLAlchemy parsing and compiling a text query on every tile cost twice what
+    psycopg does to send it (0.5 ms of a z16 tile's 1 ms of Python)."""
+    sql, params = _memo(
+        ("tile sql", spec.name, key.county, key.filters, key.z, key.today),
+        lambda: _detail_sql(conn, spec, key),
+    )
+    cursor = conn.connection.driver_connection.execute(sql, params | {"x": key.x, "y": key.y})
+    return bytes(cursor.fetchone()[0] or b"")
+
+
+def _detail_sql(conn: Connection, spec: MapLayer, key: TileKey) -> tuple[str, dict]:
+    """The tile query of `_detail_tile` compiled for the driver (%(name)s), and its values
+    but x and y.
+
     One flat query, the shape of the plain ST_AsMVT(ST_AsMVTGeom(ST_Transform(…))) one, in
     which each geometry is transformed and clipped once: whether a compound is drawn as a
     point is decided on the box stored with its EPSG:4490 geometry."""
@@ -494,9 +509,8 @@ def _detail_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
             OFFSET 0
         ) t WHERE t.geom IS NOT NULL
     """
-    tile_params = {"z": z, "x": key.x, "y": key.y, "layer": spec.name}
-    data = conn.execute(text(sql), params | tile_params).scalar_one()
-    return bytes(data or b"")
+    compiled = text(sql).compile(dialect=conn.dialect)
+    return str(compiled), params | {"z": z, "layer": spec.name}
 
 
 class TileCache:

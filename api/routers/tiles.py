@@ -188,14 +188,15 @@ def _tile_in_thread(
         return tile_response(request, conn, layer, z, x, y, filters, county)
 
 
-async def serve_tile(
-    request: Request, layer: str, z: int, x: int, y: int, county: str | None = None
-) -> Response:
-    """tile_response for an async route. A tile the cache holds, at a revision held in memory
-    (geo.revisions), is answered here on the event loop: no database, no thread. Any other
-    goes to one worker thread (checkout, key, build)."""
+async def serve_tile(request: Request) -> Response:
+    """A tile route's answer, its parameters read from the request (TILE_OPENAPI documents
+    them). A tile the cache holds, at a revision held in memory (geo.revisions), is answered
+    here on the event loop: no database, no thread. Any other goes to one worker thread
+    (checkout, key, build)."""
+    path = request.path_params
+    layer, z, x, y = path["layer"], path["z"], path["x"], path["y"]
     filters = query_filter(request)
-    code = county_of(request, county)
+    code = county_of(request, request.query_params.get("county"))
     key = known_tile_key(request.app.state.engine, layer, code, z, x, y, filters)
     if key is not None:
         answer = _answer(request, key, lambda: cached_tile(key), compress=False)
@@ -204,18 +205,52 @@ async def serve_tile(
     return await run_in_threadpool(_tile_in_thread, request, layer, z, x, y, filters, code)
 
 
+def _path_param(name: str, kind: str, description: str) -> dict:
+    schema = {"type": kind} | ({"minimum": 0} if kind == "integer" else {})
+    return {"name": name, "in": "path", "required": True, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+# The tile routes take only the request: FastAPI resolving 15 declared parameters one by
+# one cost as much as answering a cached tile. Starlette's `:int` converts z/x/y.
+TILE_OPENAPI = {
+    "parameters": [
+        _path_param("layer", "string", "图层 / layer: " + ", ".join(LAYERS)),
+        _path_param("z", "integer", "缩放级别 / zoom"),
+        _path_param("x", "integer", "列 / column"),
+        _path_param("y", "integer", "行 / row"),
+        {"name": "county", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "县代码，缺省为本县 / county code (default: the configured one)"},
+        *FILTER_OPENAPI["parameters"],
+    ]
+}  # fmt: skip
+TILE_RESPONSES = {200: {"content": {MVT_TYPE: {}}}, 304: {"description": "未变 / not modified"}}
+TILE_SUMMARY = "矢量瓦片 / a layer as a Mapbox vector tile (Web Mercator grid)"
+
+
 @router.get(
-    "/tiles/{layer}/{z}/{x}/{y}.mvt",
-    summary="矢量瓦片 / a layer as a Mapbox vector tile (Web Mercator grid)",
+    "/tiles/{layer}/{z:int}/{x:int}/{y:int}.mvt",
+    summary=TILE_SUMMARY,
     description=TILE_DESCRIPTION,
     response_class=Response,
-    responses={200: {"content": {MVT_TYPE: {}}}, 304: {"description": "未变 / not modified"}},
-    openapi_extra=FILTER_OPENAPI,
+    responses=TILE_RESPONSES,
+    openapi_extra=TILE_OPENAPI,
 )
-async def vector_tile(
-    request: Request, layer: str, z: int, x: int, y: int, county: str | None = None
-) -> Response:
-    return await serve_tile(request, layer, z, x, y, county)
+async def vector_tile(request: Request) -> Response:
+    return await serve_tile(request)
+
+
+@router.get(
+    "/api/tiles/{layer}/{z:int}/{x:int}/{y:int}.pbf",
+    summary=TILE_SUMMARY + "（网页地图 / for the web map）",
+    description=TILE_DESCRIPTION,
+    response_class=Response,
+    responses=TILE_RESPONSES,
+    openapi_extra=TILE_OPENAPI,
+)
+async def web_map_tile(request: Request) -> Response:
+    # the same answer as /tiles/…mvt: the web map revalidates its tiles with their ETags
+    return await serve_tile(request)
 
 
 def _base(request: Request) -> str:

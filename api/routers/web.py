@@ -5,7 +5,7 @@
   loaded from outside the app). With `?v=` (the content hash the page uses) cached for a year.
 - `GET /api/map/options` — what the filters offer (townships, planned areas, departments…).
 - `GET /api/layers/{layer}` — a layer as GeoJSON limited to `bbox`, simplified for `zoom`.
-- `GET /api/tiles/{layer}/{z}/{x}/{y}.pbf` — a layer as a Mapbox vector tile.
+- (`GET /api/tiles/{layer}/{z}/{x}/{y}.pbf`, the map's vector tiles: api.routers.tiles.)
 - `GET /api/overlaps`, `GET /api/overlaps.xlsx` — compounds × planned areas (m², %).
 """
 
@@ -25,7 +25,6 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
 from api.routers.compounds import Filter, county_of
-from api.routers.tiles import FILTER_OPENAPI, serve_tile
 from geo import TitlemapError
 from geo.compounds import (
     PLANNED_KIND_VALUES,
@@ -160,25 +159,6 @@ def layer(
             conn, layer, county_of(request, county), _parse_bbox(bbox), zoom, limit, filters
         )
     return Response(body, media_type="application/geo+json")
-
-
-@router.get(
-    "/api/tiles/{layer}/{z}/{x}/{y}.pbf",
-    summary="矢量瓦片 / a layer as a Mapbox vector tile (Web Mercator grid)",
-    description=(
-        "小区图层接受与 /api/compounds 相同的筛选参数；小区过密时按 4 像素格汇总（agg=1, n, "
-        "n_<status>）。/ The compound layer takes the /api/compounds filters; where a tile "
-        "holds more than 4000 compounds they are counted per 4-pixel cell (agg=1, n, n_<status>)."
-    ),
-    response_class=Response,
-    responses={200: {"content": {MVT_TYPE: {}}}},
-    openapi_extra=FILTER_OPENAPI,
-)
-async def vector_tile(
-    request: Request, layer: str, z: int, x: int, y: int, county: str | None = None
-) -> Response:
-    # the same answer as /tiles/…mvt: ETag, 304, no-cache (the page revalidates its tiles)
-    return await serve_tile(request, layer, z, x, y, county)
 
 
 @router.get(
