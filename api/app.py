@@ -20,7 +20,7 @@ from api.routers import (
 )
 from api.routers import print as print_routes
 from geo import revisions
-from geo.db import get_engine
+from geo.db import get_engine, open_async_pool
 from geo.settings import Settings, get_settings
 from geo.tiles import CACHE as TILE_CACHE
 
@@ -35,12 +35,16 @@ Geometries are stored in EPSG:4490; areas are measured in the county's Gauss-KrÃ
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # While serving, data revisions are kept in memory and PostgreSQL says when they change.
+    # While serving: data revisions held in memory (PostgreSQL says when they change), and an
+    # asyncio pool for tiles built on the event loop (api.routers.tiles).
     engine = app.state.engine
     revisions.watch(engine)
+    app.state.async_pool = await open_async_pool(engine)
     try:
         yield
     finally:
+        pool, app.state.async_pool = app.state.async_pool, None
+        await pool.close()
         revisions.unwatch(engine)
 
 
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = FastAPI(title=title, version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
+    app.state.async_pool = None  # opened while serving (lifespan)
     TILE_CACHE.max_bytes = settings.tile_cache_mb * 2**20
     app.include_router(tiles.router)  # first: routes are matched in order, tiles are many
     app.include_router(health.router)

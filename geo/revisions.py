@@ -24,6 +24,8 @@ import weakref
 import psycopg
 from sqlalchemy import Connection, Engine, event, text
 
+from geo.db import driver_dsn
+
 CHANNEL = "titlemap_data_revision"  # migration 0004
 HEARTBEAT = 10.0  # seconds between checks that the listening connection is alive
 WAKE = 0.5  # seconds the listener waits for notices before looking whether to stop
@@ -44,7 +46,7 @@ class RevisionWatcher:
     """The revisions of one database's counties, kept while a LISTEN connection is up."""
 
     def __init__(self, engine: Engine):
-        self.dsn = engine.url.set(drivername="postgresql").render_as_string(False)
+        self.dsn = driver_dsn(engine)
         self.users = 0
         self._known: dict[str, tuple] = {}
         self._generation = 0

@@ -1,6 +1,6 @@
 """Data revisions held in memory while PostgreSQL notifies changes (geo.revisions): read once,
 forgotten on a change from any process, never kept while the listener is down; and the tile
-route answering a cached tile with no database at all."""
+route answering a cached tile with no database at all, and building one on its asyncio pool."""
 
 import time
 from collections.abc import Iterator
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, event, text
 
 from api.app import create_app
 from geo import revisions
+from geo import tiles as geo_tiles
 from geo.compounds import data_version
 from geo.db import make_engine
 from geo.load import load_county
@@ -143,7 +144,8 @@ def test_nothing_is_kept_while_the_listener_is_down(db, watcher):
 
 
 def test_a_cached_tile_needs_no_database(db, statements):
-    running = Server(create_app(Settings(), db))  # serving: the app watches its engine
+    app = create_app(Settings(), db)
+    running = Server(app)  # serving: the app watches its engine, opens its asyncio pool
     try:
         assert revisions.watcher_of(db).wait_listening(10)
         x, y = town_tile(db)
@@ -157,6 +159,14 @@ def test_a_cached_tile_needs_no_database(db, statements):
         revalidated = httpx.get(path, headers={"If-None-Match": first.headers["etag"]})
         assert revalidated.status_code == 304
         assert statements == []  # neither the revision nor the tile was read
+
+        geo_tiles.CACHE.clear()
+        before = app.state.async_pool.get_stats().get("requests_num", 0)
+        rebuilt = httpx.get(path)
+        assert rebuilt.content == first.content
+        assert statements == []
+        # built on the event loop's asyncio pool, not in a thread with the engine's
+        assert app.state.async_pool.get_stats().get("requests_num", 0) == before + 1
 
         bump_elsewhere(db)
         assert eventually(lambda: httpx.get(path).headers["etag"] != first.headers["etag"])

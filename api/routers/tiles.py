@@ -13,6 +13,7 @@ revalidate, so an edit (which bumps the revision) shows on the next request. Bui
 kept in geo.tiles.CACHE (bounded LRU) under the same key.
 """
 
+import contextlib
 import gzip
 import types
 import typing
@@ -21,6 +22,7 @@ from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
@@ -36,6 +38,7 @@ from geo.tiles import (
     MAX_ZOOM,
     TileKey,
     build_tile,
+    build_tile_async,
     cached_tile,
     known_tile_key,
     layer_bounds,
@@ -190,16 +193,22 @@ def _tile_in_thread(
 
 async def serve_tile(request: Request) -> Response:
     """A tile route's answer, its parameters read from the request (TILE_OPENAPI documents
-    them). A tile the cache holds, at a revision held in memory (geo.revisions), is answered
-    here on the event loop: no database, no thread. Any other goes to one worker thread
-    (checkout, key, build)."""
+    them). While serving, with the county's revision held in memory (geo.revisions), a tile
+    is answered on the event loop: from the cache, else built on the asyncio pool. Anything
+    else (the first request after a change, counted zooms, a gzip still to make, a failed
+    async query) goes to one worker thread: checkout, key, build."""
     path = request.path_params
     layer, z, x, y = path["layer"], path["z"], path["x"], path["y"]
     filters = query_filter(request)
     code = county_of(request, request.query_params.get("county"))
-    key = known_tile_key(request.app.state.engine, layer, code, z, x, y, filters)
+    engine, pool = request.app.state.engine, request.app.state.async_pool
+    key = known_tile_key(engine, layer, code, z, x, y, filters)
     if key is not None:
         answer = _answer(request, key, lambda: cached_tile(key), compress=False)
+        if answer is None and pool is not None and not key.crowded:
+            with contextlib.suppress(psycopg.Error):  # the thread's pool checks connections
+                data = await build_tile_async(pool, engine.dialect, key)
+                answer = _answer(request, key, lambda: data, compress=False)
         if answer is not None:
             return answer
     return await run_in_threadpool(_tile_in_thread, request, layer, z, x, y, filters, code)
