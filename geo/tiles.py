@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Dialect, Engine, text
@@ -371,7 +371,7 @@ def tile_key(
     y: int,
     filters: CompoundFilter | None = None,
 ) -> TileKey:
-    """The key of tile z/x/y, from two small queries (county, revision): no tile is built.
+    """The key of tile z/x/y, from small queries kept per revision: no tile is built.
 
     Raises TitlemapError for an unknown layer, tile or county."""
     spec = get_layer(layer)
@@ -379,7 +379,9 @@ def tile_key(
     version = data_version(conn, county)  # the one query when the figures below are known
     _memo(("county", county, version), lambda: get_county(conn, county))  # raises if none
     crowded = spec.aggregate and crowded_zoom(conn, county, z, version)
-    return _key(spec, county, z, x, y, filters, version, crowded)
+    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
+    cells = compound_cells(conn, county, version) if _by_cells(spec, f, crowded) else None
+    return _key(spec, county, z, x, y, f, version, crowded, cells)
 
 
 def known_tile_key(
@@ -405,7 +407,20 @@ def known_tile_key(
         if count is None or ("extent", county, version) not in _MEMO:
             return None
         crowded = _crowded(count, box, z)
-    return _key(spec, county, z, x, y, filters, version, crowded)
+    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
+    cells = None
+    if _by_cells(spec, f, crowded):
+        cells = _MEMO.get(("cells", county, version))
+        if cells is None:
+            return None
+    return _key(spec, county, z, x, y, f, version, crowded, cells)
+
+
+def _by_cells(spec: MapLayer, f: CompoundFilter, crowded: bool) -> bool:
+    """Whether the tile's revision is that of its cells (migration 0006): compound tiles
+    drawn one by one and unfiltered — a filter may reach beyond the tile (a township, a
+    planned area), a counted zoom is made for the whole county at once."""
+    return spec.name == "compounds" and not crowded and f == CompoundFilter()
 
 
 def _key(
@@ -414,13 +429,66 @@ def _key(
     z: int,
     x: int,
     y: int,
-    filters: CompoundFilter | None,
+    f: CompoundFilter,
     version: tuple,
     crowded: bool,
+    cells: "Cells | None",
 ) -> TileKey:
-    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
+    if cells is not None:
+        version = cells.version_of(z, x, y)
     today = beijing_today() if spec.filterable else date.min
     return TileKey(spec.name, county, z, x, y, f, version, today, crowded)
+
+
+CELL_ZOOM = 14  # migration 0006
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Where the county's compound tiles last changed (migration 0006): all of them at
+    revision `floor` (the last large change, at `floor_at`), the z14 cells of `changed` since,
+    each at its revision."""
+
+    floor: int
+    floor_at: datetime | None
+    changed: dict[tuple[int, int], int]
+
+    def version_of(self, z: int, x: int, y: int) -> tuple:
+        """The revision compound tile z/x/y (with its buffer) last changed at, as a key."""
+        scale, margin = 2.0 ** (CELL_ZOOM - z), BUFFER / EXTENT
+        x0, x1 = math.floor((x - margin) * scale), math.floor((x + 1 + margin) * scale)
+        y0, y1 = math.floor((y - margin) * scale), math.floor((y + 1 + margin) * scale)
+        found = self.floor
+        if (x1 - x0 + 1) * (y1 - y0 + 1) <= 4 * len(self.changed):
+            for cx in range(x0, x1 + 1):
+                for cy in range(y0, y1 + 1):
+                    found = max(found, self.changed.get((cx, cy), 0))
+        else:  # a low zoom: fewer changed cells than cells under the tile
+            for (cx, cy), revision in self.changed.items():
+                if x0 <= cx <= x1 and y0 <= cy <= y1:
+                    found = max(found, revision)
+        return ("cells", found, self.floor_at)
+
+
+def compound_cells(conn: Connection, county: str, version: tuple) -> Cells:
+    """The county's Cells at data revision `version`, read once per revision."""
+
+    def read() -> Cells:
+        floor = conn.execute(
+            text("SELECT tiles_floor, tiles_floor_at FROM data_revision WHERE county_code = :c"),
+            {"c": county},
+        ).first()
+        rows = conn.execute(
+            text(
+                "SELECT x, y, revision FROM tile_cell_revision "
+                "WHERE county_code = :c AND revision > :floor"
+            ),
+            {"c": county, "floor": floor[0] if floor else 0},
+        )
+        changed = {(row.x, row.y): row.revision for row in rows}
+        return Cells(floor[0], floor[1], changed) if floor else Cells(0, None, changed)
+
+    return _memo(("cells", county, version), read)
 
 
 def tile(

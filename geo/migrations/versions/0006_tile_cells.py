@@ -1,0 +1,133 @@
+"""Where compound tiles changed: per-cell revisions, so an edit stales only its own tiles.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-29 11:20:00
+
+A change to compounds or their ledger entries (a statement of up to CELL_ROWS rows) records,
+for every z14 Web Mercator tile ("cell", ≈ 2 km) the changed rows' boxes touch — old and new
+geometry; for a ledger entry, its compound's — the county's revision after the change in
+`tile_cell_revision`. A larger statement (a county loaded or replaced) moves the county's
+`data_revision.tiles_floor` to that revision instead: every compound tile changed. The
+revision of an unfiltered compound tile is then the largest of the floor and the cells its
+buffered box meets (geo.tiles.content_version): an edit makes new ETags only for the tiles
+around it, and the tile cache keeps the rest. Derived data: the triggers of migration 0003
+stay the one revision everything else keys on.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+CELL_ZOOM = 14  # geo.tiles.CELL_ZOOM
+CELL_ROWS = 1000  # beyond this many rows in one statement, every compound tile changed
+
+# (county_code, geom) of the rows a statement changed, per table and event; transition
+# tables new_rows / old_rows as in migration 0003.
+CHANGED = {
+    "compound": "SELECT county_code, geom FROM {rows}",
+    "ledger_entry": "SELECT c.county_code, c.geom FROM {rows} r JOIN compound c ON c.id = r.compound_id",
+}
+
+
+def _cell(coordinate: str, axis: str) -> str:
+    """The z14 tile column (x, of a longitude) or row (y, of a latitude) as SQL."""
+    n = 2**CELL_ZOOM
+    if axis == "x":
+        return f"floor(({coordinate} + 180) / 360 * {n})::int"
+    lat = f"radians({coordinate})"
+    return f"floor((1 - ln(tan({lat}) + 1 / cos({lat})) / pi()) / 2 * {n})::int"
+
+
+MARK_FUNCTION = f"""
+CREATE FUNCTION mark_tile_cells() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed text;
+BEGIN
+    changed := 'WITH changed AS (' || CASE TG_OP
+        WHEN 'INSERT' THEN replace(TG_ARGV[0], '{{rows}}', 'new_rows')
+        WHEN 'DELETE' THEN replace(TG_ARGV[0], '{{rows}}', 'old_rows')
+        ELSE replace(TG_ARGV[0], '{{rows}}', 'new_rows') || ' UNION ALL '
+             || replace(TG_ARGV[0], '{{rows}}', 'old_rows')
+    END || ') ';
+    -- a large statement: every compound tile of the county changed; older cells are moot
+    EXECUTE changed || $q$
+        UPDATE data_revision r SET tiles_floor = r.revision, tiles_floor_at = r.changed_at
+        FROM (SELECT county_code FROM changed GROUP BY 1 HAVING count(*) > {CELL_ROWS}) big
+        WHERE r.county_code = big.county_code
+    $q$;
+    EXECUTE changed || $q$
+        DELETE FROM tile_cell_revision t USING data_revision r
+        WHERE r.county_code = t.county_code AND t.revision <= r.tiles_floor
+          AND t.county_code IN (SELECT county_code FROM changed)
+    $q$;
+    EXECUTE changed || $q$
+        INSERT INTO tile_cell_revision AS t (county_code, x, y, revision)
+        SELECT DISTINCT ch.county_code, gx, gy, r.revision
+        FROM changed ch
+        JOIN data_revision r ON r.county_code = ch.county_code AND r.tiles_floor < r.revision
+        CROSS JOIN LATERAL generate_series({_cell("ST_XMin(ch.geom)", "x")},
+                                           {_cell("ST_XMax(ch.geom)", "x")}) gx
+        CROSS JOIN LATERAL generate_series({_cell("ST_YMax(ch.geom)", "y")},
+                                           {_cell("ST_YMin(ch.geom)", "y")}) gy
+        WHERE ch.geom IS NOT NULL
+        ON CONFLICT (county_code, x, y) DO UPDATE SET revision = excluded.revision
+    $q$;
+    RETURN NULL;
+END $$
+"""
+
+
+def _triggers(table: str) -> list[str]:
+    # Named after migration 0003's `<table>_revision_<event>`: triggers of one event fire in
+    # name order, so the revision is bumped before the cells take it.
+    spec = {
+        "insert": "REFERENCING NEW TABLE AS new_rows",
+        "update": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "delete": "REFERENCING OLD TABLE AS old_rows",
+    }
+    changed = CHANGED[table].replace("'", "''")
+    return [
+        f"CREATE TRIGGER {table}_tiles_{event} AFTER {event.upper()} ON {table} "
+        f"{refs} FOR EACH STATEMENT EXECUTE FUNCTION mark_tile_cells('{changed}')"
+        for event, refs in spec.items()
+    ]
+
+
+def upgrade() -> None:
+    op.add_column(
+        "data_revision",
+        sa.Column("tiles_floor", sa.BigInteger(), server_default="0", nullable=False),
+    )
+    op.add_column("data_revision", sa.Column("tiles_floor_at", sa.DateTime(timezone=True)))
+    op.execute("UPDATE data_revision SET tiles_floor = revision, tiles_floor_at = changed_at")
+    op.create_table(
+        "tile_cell_revision",
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("x", sa.Integer(), nullable=False),
+        sa.Column("y", sa.Integer(), nullable=False),
+        sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("county_code", "x", "y"),
+        comment="小区瓦片按 z14 格的修订号 / per z14 cell, the revision its compound tiles "
+        "last changed at (derived by triggers)",
+    )
+    op.execute(MARK_FUNCTION)
+    for table in CHANGED:
+        for statement in _triggers(table):
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    for table in CHANGED:
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_tiles_{event} ON {table}")
+    op.execute("DROP FUNCTION IF EXISTS mark_tile_cells()")
+    op.drop_table("tile_cell_revision")
+    op.drop_column("data_revision", "tiles_floor_at")
+    op.drop_column("data_revision", "tiles_floor")
