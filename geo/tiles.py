@@ -380,8 +380,8 @@ def tile_key(
     _memo(("county", county, version), lambda: get_county(conn, county))  # raises if none
     crowded = spec.aggregate and crowded_zoom(conn, county, z, version)
     f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
-    cells = compound_cells(conn, county, version) if _by_cells(spec, f, crowded) else None
-    return _key(spec, county, z, x, y, f, version, crowded, cells)
+    changes = compound_changes(conn, county, version) if _by_cells(spec, f, crowded) else None
+    return _key(spec, county, z, x, y, f, version, crowded, changes)
 
 
 def known_tile_key(
@@ -401,19 +401,19 @@ def known_tile_key(
         return None
     if not (0 <= z <= MAX_ZOOM and 0 <= x < 2**z and 0 <= y < 2**z):
         return None
+    changes = _MEMO.get(("changes", county, version))
     crowded = False
     if spec.aggregate:
-        count, box = _MEMO.get(("count", county, version)), _MEMO.get(("extent", county, version))
-        if count is None or ("extent", county, version) not in _MEMO:
+        figures = changes and _MEMO.get(_figures_key(county, changes))
+        if figures is None:
             return None
-        crowded = _crowded(count, box, z)
+        crowded = _crowded(*figures, z)
     f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
-    cells = None
-    if _by_cells(spec, f, crowded):
-        cells = _MEMO.get(("cells", county, version))
-        if cells is None:
-            return None
-    return _key(spec, county, z, x, y, f, version, crowded, cells)
+    if not _by_cells(spec, f, crowded):
+        changes = None
+    elif changes is None:
+        return None
+    return _key(spec, county, z, x, y, f, version, crowded, changes)
 
 
 def _by_cells(spec: MapLayer, f: CompoundFilter, crowded: bool) -> bool:
@@ -432,10 +432,10 @@ def _key(
     f: CompoundFilter,
     version: tuple,
     crowded: bool,
-    cells: "Cells | None",
+    changes: "CompoundChanges | None",
 ) -> TileKey:
-    if cells is not None:
-        version = cells.version_of(z, x, y)
+    if changes is not None:
+        version = changes.version_of(z, x, y)
     today = beijing_today() if spec.filterable else date.min
     return TileKey(spec.name, county, z, x, y, f, version, today, crowded)
 
@@ -444,14 +444,16 @@ CELL_ZOOM = 14  # migration 0006
 
 
 @dataclass(frozen=True)
-class Cells:
-    """Where the county's compound tiles last changed (migration 0006): all of them at
-    revision `floor` (the last large change, at `floor_at`), the z14 cells of `changed` since,
-    each at its revision."""
+class CompoundChanges:
+    """What migration 0006 records of the county's compound changes, read once per revision:
+    every compound tile changed at `floor` (the last large change, at `floor_at`), the z14
+    cells of `cells` since, each at its revision; `compounds` is the revision of the last
+    change to the compound table itself (not its ledger): the count and extent follow it."""
 
     floor: int
     floor_at: datetime | None
-    changed: dict[tuple[int, int], int]
+    compounds: int
+    cells: dict[tuple[int, int], int]
 
     def version_of(self, z: int, x: int, y: int) -> tuple:
         """The revision compound tile z/x/y (with its buffer) last changed at, as a key."""
@@ -459,36 +461,39 @@ class Cells:
         x0, x1 = math.floor((x - margin) * scale), math.floor((x + 1 + margin) * scale)
         y0, y1 = math.floor((y - margin) * scale), math.floor((y + 1 + margin) * scale)
         found = self.floor
-        if (x1 - x0 + 1) * (y1 - y0 + 1) <= 4 * len(self.changed):
+        if (x1 - x0 + 1) * (y1 - y0 + 1) <= 4 * len(self.cells):
             for cx in range(x0, x1 + 1):
                 for cy in range(y0, y1 + 1):
-                    found = max(found, self.changed.get((cx, cy), 0))
+                    found = max(found, self.cells.get((cx, cy), 0))
         else:  # a low zoom: fewer changed cells than cells under the tile
-            for (cx, cy), revision in self.changed.items():
+            for (cx, cy), revision in self.cells.items():
                 if x0 <= cx <= x1 and y0 <= cy <= y1:
                     found = max(found, revision)
         return ("cells", found, self.floor_at)
 
 
-def compound_cells(conn: Connection, county: str, version: tuple) -> Cells:
-    """The county's Cells at data revision `version`, read once per revision."""
+def compound_changes(conn: Connection, county: str, version: tuple) -> CompoundChanges:
+    """The county's CompoundChanges at data revision `version`, read once per revision."""
 
-    def read() -> Cells:
-        floor = conn.execute(
-            text("SELECT tiles_floor, tiles_floor_at FROM data_revision WHERE county_code = :c"),
+    def read() -> CompoundChanges:
+        row = conn.execute(
+            text(
+                "SELECT tiles_floor, tiles_floor_at, compounds_revision FROM data_revision "
+                "WHERE county_code = :c"
+            ),
             {"c": county},
         ).first()
-        rows = conn.execute(
+        floor, floor_at, compounds = row or (0, None, 0)
+        cells = conn.execute(
             text(
                 "SELECT x, y, revision FROM tile_cell_revision "
                 "WHERE county_code = :c AND revision > :floor"
             ),
-            {"c": county, "floor": floor[0] if floor else 0},
+            {"c": county, "floor": floor},
         )
-        changed = {(row.x, row.y): row.revision for row in rows}
-        return Cells(floor[0], floor[1], changed) if floor else Cells(0, None, changed)
+        return CompoundChanges(floor, floor_at, compounds, {(r.x, r.y): r.revision for r in cells})
 
-    return _memo(("cells", county, version), read)
+    return _memo(("changes", county, version), read)
 
 
 def tile(
@@ -659,21 +664,29 @@ def _memo(key: tuple, compute: Callable[[], object]):
     return _MEMO[key]
 
 
-def compound_count(conn: Connection, county: str, version: tuple | None = None) -> int:
-    """How many compounds the county has, kept per data revision."""
-    sql = text("SELECT count(*) FROM compound WHERE county_code = :c")
-    key = ("count", county, version or data_version(conn, county))
-    return _memo(key, lambda: conn.execute(sql, {"c": county}).scalar_one())
-
-
 def crowded_zoom(conn: Connection, county: str, z: int, version: tuple | None = None) -> bool:
     """Whether compounds are counted per cell at zoom `z`: a tile there would hold more than
     AGGREGATE_ABOVE of them on average over the compounds' extent. Decided per zoom, so a
     view is drawn one way throughout. `version`: the data revision, if already read."""
-    version = version or data_version(conn, county)
-    count = compound_count(conn, county, version)
-    box = _memo(("extent", county, version), lambda: extent(conn, county))
-    return _crowded(count, box, z)
+    changes = compound_changes(conn, county, version or data_version(conn, county))
+    return _crowded(*_memo(_figures_key(county, changes), lambda: _figures(conn, county)), z)
+
+
+def _figures_key(county: str, changes: CompoundChanges) -> tuple:
+    # a ledger edit leaves them: reading 100 000 outlines again takes a quarter of a second
+    return ("figures", county, changes.compounds, changes.floor_at)
+
+
+def _figures(conn: Connection, county: str) -> tuple[int, list[float] | None]:
+    """(how many compounds, [minx, miny, maxx, maxy] of them) in the county."""
+    row = conn.execute(
+        text(
+            "SELECT n, ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT count(*) AS n, "
+            "ST_Extent(geom) AS b FROM compound WHERE county_code = :c) s"
+        ),
+        {"c": county},
+    ).one()
+    return row[0], (list(row[1:]) if row[1] is not None else None)
 
 
 def _crowded(count: int, box: list[float] | None, z: int) -> bool:

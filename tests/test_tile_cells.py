@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from geo import demo as demo_county
 from geo import tiles as geo_tiles
-from geo.compounds import CompoundFilter
+from geo.compounds import CompoundFilter, data_version
 from geo.db import driver_dsn, make_engine
 from geo.load import load_county
 from geo.schema import upgrade
@@ -136,6 +136,24 @@ def test_an_edit_elsewhere_keeps_etags_over_http(db):
         assert eventually(lambda: httpx.get(filtered).headers["etag"] != tag)
     finally:
         running.stop()
+
+
+def test_the_count_and_extent_follow_compound_edits_only(db):
+    def changes() -> geo_tiles.CompoundChanges:
+        with db.connect() as conn:
+            return geo_tiles.compound_changes(conn, COUNTY, data_version(conn, COUNTY))
+
+    code, _ = two_far_compounds(db)
+    before = changes()
+    edit(
+        db,
+        "UPDATE ledger_entry SET lead_department = lead_department WHERE compound_id = "
+        "(SELECT id FROM compound WHERE code = %(code)s)",
+        code=code,
+    )
+    assert changes().compounds == before.compounds  # no need to count 100 000 outlines again
+    edit(db, "UPDATE compound SET name = name WHERE code = %(code)s", code=code)
+    assert changes().compounds > before.compounds
 
 
 def test_the_version_comes_from_the_database_alone(db):

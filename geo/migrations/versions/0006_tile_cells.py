@@ -10,9 +10,11 @@ geometry; for a ledger entry, its compound's — the county's revision after the
 `tile_cell_revision`. A larger statement (a county loaded or replaced) moves the county's
 `data_revision.tiles_floor` to that revision instead: every compound tile changed. The
 revision of an unfiltered compound tile is then the largest of the floor and the cells its
-buffered box meets (geo.tiles.content_version): an edit makes new ETags only for the tiles
-around it, and the tile cache keeps the rest. Derived data: the triggers of migration 0003
-stay the one revision everything else keys on.
+buffered box meets (geo.tiles.CompoundChanges): an edit makes new ETags only for the tiles
+around it, and the tile cache keeps the rest. `compounds_revision` is the revision of the
+last change to the compound table itself (not the ledger): the compounds' count and extent,
+which decide the counted zooms, are kept until it moves. Derived data: the triggers of
+migration 0003 stay the one revision everything else keys on.
 """
 
 from collections.abc import Sequence
@@ -56,6 +58,12 @@ BEGIN
         ELSE replace(TG_ARGV[0], '{{rows}}', 'new_rows') || ' UNION ALL '
              || replace(TG_ARGV[0], '{{rows}}', 'old_rows')
     END || ') ';
+    IF TG_TABLE_NAME = 'compound' THEN  -- the count and extent follow this one
+        EXECUTE changed || $q$
+            UPDATE data_revision r SET compounds_revision = r.revision
+            WHERE r.county_code IN (SELECT county_code FROM changed)
+        $q$;
+    END IF;
     -- a large statement: every compound tile of the county changed; older cells are moot
     EXECUTE changed || $q$
         UPDATE data_revision r SET tiles_floor = r.revision, tiles_floor_at = r.changed_at
@@ -106,7 +114,14 @@ def upgrade() -> None:
         sa.Column("tiles_floor", sa.BigInteger(), server_default="0", nullable=False),
     )
     op.add_column("data_revision", sa.Column("tiles_floor_at", sa.DateTime(timezone=True)))
-    op.execute("UPDATE data_revision SET tiles_floor = revision, tiles_floor_at = changed_at")
+    op.add_column(
+        "data_revision",
+        sa.Column("compounds_revision", sa.BigInteger(), server_default="0", nullable=False),
+    )
+    op.execute(
+        "UPDATE data_revision SET tiles_floor = revision, tiles_floor_at = changed_at, "
+        "compounds_revision = revision"
+    )
     op.create_table(
         "tile_cell_revision",
         sa.Column("county_code", sa.String(length=6), nullable=False),
@@ -129,5 +144,6 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_tiles_{event} ON {table}")
     op.execute("DROP FUNCTION IF EXISTS mark_tile_cells()")
     op.drop_table("tile_cell_revision")
+    op.drop_column("data_revision", "compounds_revision")
     op.drop_column("data_revision", "tiles_floor_at")
     op.drop_column("data_revision", "tiles_floor")
