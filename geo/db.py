@@ -91,14 +91,15 @@ WARM_UP = (
 async def open_async_pool(engine: Engine, size: int = 4) -> AsyncConnectionPool:
     """An asyncio pool of `size` autocommit connections to the engine's database
     (psycopg_pool), for the one query of a request served on the event loop; filled in the
-    background. Close it with `await pool.close()`."""
+    background. Close it with `await pool.close()`. JIT is off: compiling a z13 tile's
+    query took 22 ms of its 100 (nothing to gain in queries made of PostGIS calls)."""
 
     async def warm_up(conn: psycopg.AsyncConnection) -> None:
         await conn.execute(WARM_UP)
 
     pool = AsyncConnectionPool(
         driver_dsn(engine), min_size=size, max_size=size, open=False, configure=warm_up,
-        kwargs={"autocommit": True}, name="titlemap-async",
+        kwargs={"autocommit": True, "options": "-c jit=off"}, name="titlemap-async",
     )  # fmt: skip
     await pool.open()
     return pool

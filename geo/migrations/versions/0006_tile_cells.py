@@ -30,11 +30,17 @@ depends_on: str | Sequence[str] | None = None
 CELL_ZOOM = 14  # geo.tiles.CELL_ZOOM
 CELL_ROWS = 1000  # beyond this many rows in one statement, every compound tile changed
 
+# jit = off: the planner, blind to a transition table's size and to generate_series', expects
+# millions of cells and JIT-compiles for 600 ms what takes 5 ms (500 edited entries).
+
 # (county_code, geom) of the rows a statement changed, per table and event; transition
 # tables new_rows / old_rows as in migration 0003.
 CHANGED = {
     "compound": "SELECT county_code, geom FROM {rows}",
-    "ledger_entry": "SELECT c.county_code, c.geom FROM {rows} r JOIN compound c ON c.id = r.compound_id",
+    # each entry's compound looked up by its key: the planner knows nothing of a transition
+    # table's size, and a join could hash all 100 000 compounds
+    "ledger_entry": "SELECT c.county_code, c.geom FROM {rows} r CROSS JOIN LATERAL "
+    "(SELECT county_code, geom FROM compound WHERE id = r.compound_id LIMIT 1) c",
 }
 
 
@@ -47,46 +53,43 @@ def _cell(coordinate: str, axis: str) -> str:
     return f"floor((1 - ln(tan({lat}) + 1 / cos({lat})) / pi()) / 2 * {n})::int"
 
 
+# One statement (data-modifying CTEs): planning dynamic SQL is most of a small edit's cost.
+# A large statement moves the floor (every compound tile changed) and drops the county's
+# cells, all older; a small one marks its cells. The compound table also moves
+# `compounds_revision` (the count and extent follow it; a ledger edit does not).
 MARK_FUNCTION = f"""
-CREATE FUNCTION mark_tile_cells() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    changed text;
+CREATE FUNCTION mark_tile_cells() RETURNS trigger LANGUAGE plpgsql SET jit = off AS $$
 BEGIN
-    changed := 'WITH changed AS (' || CASE TG_OP
+    EXECUTE 'WITH changed AS (' || CASE TG_OP
         WHEN 'INSERT' THEN replace(TG_ARGV[0], '{{rows}}', 'new_rows')
         WHEN 'DELETE' THEN replace(TG_ARGV[0], '{{rows}}', 'old_rows')
         ELSE replace(TG_ARGV[0], '{{rows}}', 'new_rows') || ' UNION ALL '
              || replace(TG_ARGV[0], '{{rows}}', 'old_rows')
-    END || ') ';
-    IF TG_TABLE_NAME = 'compound' THEN  -- the count and extent follow this one
-        EXECUTE changed || $q$
-            UPDATE data_revision r SET compounds_revision = r.revision
-            WHERE r.county_code IN (SELECT county_code FROM changed)
-        $q$;
-    END IF;
-    -- a large statement: every compound tile of the county changed; older cells are moot
-    EXECUTE changed || $q$
-        UPDATE data_revision r SET tiles_floor = r.revision, tiles_floor_at = r.changed_at
-        FROM (SELECT county_code FROM changed GROUP BY 1 HAVING count(*) > {CELL_ROWS}) big
-        WHERE r.county_code = big.county_code
-    $q$;
-    EXECUTE changed || $q$
-        DELETE FROM tile_cell_revision t USING data_revision r
-        WHERE r.county_code = t.county_code AND t.revision <= r.tiles_floor
-          AND t.county_code IN (SELECT county_code FROM changed)
-    $q$;
-    EXECUTE changed || $q$
-        INSERT INTO tile_cell_revision AS t (county_code, x, y, revision)
-        SELECT DISTINCT ch.county_code, gx, gy, r.revision
-        FROM changed ch
-        JOIN data_revision r ON r.county_code = ch.county_code AND r.tiles_floor < r.revision
-        CROSS JOIN LATERAL generate_series({_cell("ST_XMin(ch.geom)", "x")},
-                                           {_cell("ST_XMax(ch.geom)", "x")}) gx
-        CROSS JOIN LATERAL generate_series({_cell("ST_YMax(ch.geom)", "y")},
-                                           {_cell("ST_YMin(ch.geom)", "y")}) gy
-        WHERE ch.geom IS NOT NULL
-        ON CONFLICT (county_code, x, y) DO UPDATE SET revision = excluded.revision
-    $q$;
+    END || ')' || format($q$,
+    counts AS (
+        SELECT county_code, count(*) > {CELL_ROWS} AS big FROM changed GROUP BY 1
+    ), marked AS (
+        UPDATE data_revision r SET
+            compounds_revision = CASE WHEN %L THEN r.revision ELSE r.compounds_revision END,
+            tiles_floor = CASE WHEN k.big THEN r.revision ELSE r.tiles_floor END,
+            tiles_floor_at = CASE WHEN k.big THEN r.changed_at ELSE r.tiles_floor_at END
+        FROM counts k WHERE r.county_code = k.county_code
+        RETURNING r.county_code, r.revision, k.big
+    ), dropped AS (
+        DELETE FROM tile_cell_revision t USING marked m
+        WHERE t.county_code = m.county_code AND m.big
+    )
+    INSERT INTO tile_cell_revision AS t (county_code, x, y, revision)
+    SELECT DISTINCT ch.county_code, gx, gy, m.revision
+    FROM changed ch
+    JOIN marked m ON m.county_code = ch.county_code AND NOT m.big
+    CROSS JOIN LATERAL generate_series({_cell("ST_XMin(ch.geom)", "x")},
+                                       {_cell("ST_XMax(ch.geom)", "x")}) gx
+    CROSS JOIN LATERAL generate_series({_cell("ST_YMax(ch.geom)", "y")},
+                                       {_cell("ST_YMin(ch.geom)", "y")}) gy
+    WHERE ch.geom IS NOT NULL
+    ON CONFLICT (county_code, x, y) DO UPDATE SET revision = excluded.revision
+    $q$, TG_TABLE_NAME = 'compound');
     RETURN NULL;
 END $$
 """
