@@ -654,14 +654,22 @@ class TileCache:
 
 CACHE = TileCache()
 _MEMO: dict[tuple, object] = {}  # small figures per (county, revision)
+_MISSING = object()
 
 
 def _memo(key: tuple, compute: Callable[[], object]):
-    if key not in _MEMO:
-        if len(_MEMO) > 1000:  # old revisions are never asked again
-            _MEMO.clear()
-        _MEMO[key] = compute()
-    return _MEMO[key]
+    """`compute()` kept under `key`; requests asking at once wait for the first one's answer
+    (after a large change, four tiles at once would each count 100 000 outlines)."""
+    value = _MEMO.get(key, _MISSING)
+    if value is not _MISSING:
+        return value
+    with _key_lock(("memo", key)):
+        value = _MEMO.get(key, _MISSING)
+        if value is _MISSING:
+            if len(_MEMO) > 1000:  # old revisions are never asked again
+                _MEMO.clear()
+            value = _MEMO[key] = compute()
+        return value
 
 
 def crowded_zoom(conn: Connection, county: str, z: int, version: tuple | None = None) -> bool:
@@ -711,7 +719,7 @@ def _crowded_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
     if data is not None:
         return data
     zoom_key = _zoom_key(key)
-    with _zoom_lock(zoom_key):
+    with _key_lock(zoom_key):
         data = cached_tile(key)
         if data is None:
             tiles = _aggregated_zoom(conn, spec, key.county, key.filters, key.z)
@@ -743,7 +751,7 @@ _LOCKS: dict[tuple, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _zoom_lock(key: tuple) -> threading.Lock:
+def _key_lock(key: tuple) -> threading.Lock:
     with _LOCKS_GUARD:
         if len(_LOCKS) > 256:
             for old in [k for k, lock in _LOCKS.items() if not lock.locked()]:
