@@ -54,6 +54,7 @@ class RevisionWatcher:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ready = threading.Event()
+        self._outage = False
         self._thread: threading.Thread | None = None
 
     @property
@@ -115,13 +116,18 @@ class RevisionWatcher:
             try:
                 self._listen()
             except Exception as exc:  # a lost or refused connection: read from the database
-                log.warning("数据修订监听中断，改为逐次查询 / revision listener lost: %s", exc)
+                if not self._outage:  # said once per outage, not every RETRY seconds
+                    log.warning("数据修订监听中断，改为逐次查询 / revision listener lost: %s", exc)
+                self._outage = True
             self._set_listening(False)
             self._stopping.wait(RETRY)
 
     def _listen(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
+            if self._outage:
+                log.warning("数据修订监听已恢复 / revision listener back")
+                self._outage = False
             self._set_listening(True)
             checked = time.monotonic()
             while not self._stopping.is_set():

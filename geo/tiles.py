@@ -65,6 +65,7 @@ MAX_ZOOM = 22
 SIMPLIFY_BELOW_ZOOM = 14  # simplify outlines in tiles below this zoom…
 SIMPLIFY_PX = 0.25  # …by this share of a screen pixel (256-px tiles)
 GEOJSON_LIMIT = 5000
+ASYNC_WAIT = 2.0  # seconds a tile waits for an asyncio pool connection (build_tile_async)
 WEB_MERCATOR_HALF = 20037508.342789244
 # Most urgent first: a tie in a cell shows the more urgent status.
 URGENCY = (
@@ -549,7 +550,8 @@ async def build_tile_async(pool: AsyncConnectionPool, dialect: Dialect, key: Til
     data = CACHE.get(key)
     if data is None:
         sql, params = _detail_query(dialect, LAYERS[key.layer], key)
-        async with pool.connection() as conn:
+        # not the pool's 30 s: a tile that waits 2 s for a connection goes the thread's way
+        async with pool.connection(timeout=ASYNC_WAIT) as conn:
             cursor = await conn.execute(sql, params)
             row = await cursor.fetchone()
         data = bytes(row[0] or b"")
