@@ -22,9 +22,12 @@ area, overdue, search, as-of date) of geo.compounds.
 
 Caching: `tile_key` says what a tile depends on — layer, county, z/x/y, filter, the county's
 data revision (`geo.compounds.data_version`: triggers bump it on every statement changing a
-drawn table, migration 0003), today's date, aggregated or not — from one small query, without
-building it. Its hash is the HTTP ETag (api.routers.tiles) and the key of `CACHE`, a bounded
-LRU of built tiles: an edit makes new keys, so it shows at once and stale tiles age out.
+drawn table, migration 0003) or, for an unfiltered compound tile drawn one by one, the revision
+its ≈ 2 km cells last changed at (`CompoundChanges`, migration 0006), today's date, aggregated
+or not — without building it; `known_tile_key` works it out with no query from what is held in
+memory. Its hash is the HTTP ETag (api.routers.tiles) and the key of `CACHE`, a bounded LRU of
+built tiles: an edit makes new keys for the tiles it touches, so it shows at once and stale
+tiles age out.
 """
 
 import hashlib

@@ -6,11 +6,11 @@
 - `GET /tiles/{layer}/{z}/{x}/{y}.mvt` — a Mapbox vector tile (ST_AsMVT, Web Mercator grid).
   The web map's `GET /api/tiles/{layer}/{z}/{x}/{y}.pbf` is served by the same function.
 
-Caching: the ETag is a hash of (layer, county, tile, filter, the county's data revision,
-today's date) worked out from two small queries, without building the tile; a matching
-`If-None-Match` is answered 304 at once. `Cache-Control: no-cache` makes every client
-revalidate, so an edit (which bumps the revision) shows on the next request. Built tiles are
-kept in geo.tiles.CACHE (bounded LRU) under the same key.
+Caching: the ETag is a hash of the tile's key (geo.tiles.tile_key: layer, county, tile,
+filter, the revision it last changed at, today's date), known without building the tile and,
+while serving, without a query (geo.revisions); a matching `If-None-Match` is answered 304 at
+once. `Cache-Control: no-cache` makes every client revalidate, so an edit shows on the next
+request. Built tiles are kept in geo.tiles.CACHE (bounded LRU) under the same key.
 """
 
 import contextlib
