@@ -38,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import cached_property
 
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Dialect, Engine, text
@@ -362,6 +363,10 @@ class TileKey:
 
     def etag(self) -> str:
         """A strong ETag (quoted) for this tile: a hash of the key and the tile format."""
+        return self._etag
+
+    @cached_property
+    def _etag(self) -> str:  # worked out once per key: a request may ask twice
         digest = hashlib.sha256(repr((FORMAT, self)).encode()).hexdigest()[:32]
         return f'"{digest}"'
 
@@ -383,7 +388,7 @@ def tile_key(
     version = data_version(conn, county)  # the one query when the figures below are known
     _memo(("county", county, version), lambda: get_county(conn, county))  # raises if none
     crowded = spec.aggregate and crowded_zoom(conn, county, z, version)
-    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
+    f = _tile_filter(spec, filters)
     changes = compound_changes(conn, county, version) if _by_cells(spec, f, crowded) else None
     return _key(spec, county, z, x, y, f, version, crowded, changes)
 
@@ -412,12 +417,17 @@ def known_tile_key(
         if figures is None:
             return None
         crowded = _crowded(*figures, z)
-    f = filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
+    f = _tile_filter(spec, filters)
     if not _by_cells(spec, f, crowded):
         changes = None
     elif changes is None:
         return None
     return _key(spec, county, z, x, y, f, version, crowded, changes)
+
+
+def _tile_filter(spec: MapLayer, filters: CompoundFilter | None) -> CompoundFilter:
+    """The filter a tile of `spec` is drawn with: none for layers that take none, no bbox."""
+    return filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
 
 
 def _by_cells(spec: MapLayer, f: CompoundFilter, crowded: bool) -> bool:

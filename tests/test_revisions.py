@@ -55,10 +55,12 @@ def statements(db) -> Iterator[list[str]]:
     event.remove(db, "before_cursor_execute", record)
 
 
-def bump_elsewhere(db: Engine, sql: str = f"UPDATE county SET name = name WHERE code = '{COUNTY}'"):
+def edit_elsewhere(
+    db: Engine, sql: str = f"UPDATE county SET name = name WHERE code = '{COUNTY}'", **params
+) -> None:
     """An edit by another process: its own connection, not through this engine."""
     with psycopg.connect(driver_dsn(db), autocommit=True) as conn:
-        conn.execute(sql)
+        conn.execute(sql, params or None)
 
 
 def features(tile: bytes) -> list[str]:
@@ -93,7 +95,7 @@ def test_read_once_then_from_memory(db, watcher, statements):
 def test_an_edit_by_another_process_is_noticed(db, watcher):
     with db.connect() as conn:
         before = data_version(conn, COUNTY)
-    bump_elsewhere(db)
+    edit_elsewhere(db)
     assert eventually(lambda: revisions.known_version(db, COUNTY) is None), "no notice arrived"
     with db.connect() as conn:
         after = data_version(conn, COUNTY)
@@ -138,7 +140,7 @@ def test_nothing_is_kept_while_the_listener_is_down(db, watcher):
     assert killed == 1
     assert eventually(lambda: not watcher.listening)
     assert revisions.known_version(db, COUNTY) is None
-    bump_elsewhere(db)  # a change nobody is told of: read from the database meanwhile
+    edit_elsewhere(db)  # a change nobody is told of: read from the database meanwhile
     with db.connect() as conn:
         assert data_version(conn, COUNTY) == revision_in_db(db)
     assert watcher.wait_listening(10), "the listener did not come back"
@@ -172,7 +174,7 @@ def test_a_cached_tile_needs_no_database(db, statements):
         assert app.state.async_pool.get_stats().get("requests_num", 0) == before + 1
 
         inside = sorted(expected_in_tile(db, 14, x, y))[0]
-        bump_elsewhere(db, f"UPDATE compound SET name = name WHERE code = '{inside}'")
+        edit_elsewhere(db, f"UPDATE compound SET name = name WHERE code = '{inside}'")
         assert eventually(lambda: httpx.get(path).headers["etag"] != first.headers["etag"])
         after = httpx.get(path, headers={"If-None-Match": first.headers["etag"]})
         assert after.status_code == 200

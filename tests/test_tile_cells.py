@@ -4,7 +4,6 @@ the compound tiles around it and no others; a large change or a filter stales th
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
@@ -12,12 +11,12 @@ from api.app import create_app
 from geo import demo as demo_county
 from geo import tiles as geo_tiles
 from geo.compounds import CompoundFilter, data_version
-from geo.db import driver_dsn, make_engine
+from geo.db import make_engine
 from geo.load import load_county
 from geo.schema import upgrade
 from geo.settings import Settings
 from tests.conftest import Server
-from tests.test_revisions import eventually
+from tests.test_revisions import edit_elsewhere, eventually
 from tests.test_web_map import decode_mvt
 
 COUNTY = "629901"
@@ -31,12 +30,6 @@ def db(new_database, demo) -> Iterator[Engine]:
     load_county(engine, demo, replace=True)
     yield engine
     engine.dispose()
-
-
-def edit(db: Engine, sql: str, **params) -> None:
-    """A statement from another connection, as another process would make it."""
-    with psycopg.connect(driver_dsn(db), autocommit=True) as conn:
-        conn.execute(sql, params)
 
 
 def compound_tile(db: Engine, code: str, z: int = Z) -> tuple[int, int]:
@@ -74,7 +67,7 @@ def key(db: Engine, code: str, filters: CompoundFilter | None = None) -> geo_til
 def test_a_ledger_edit_stales_its_tile_only(db):
     near, far = two_far_compounds(db)
     near_before, far_before = key(db, near), key(db, far)
-    edit(
+    edit_elsewhere(
         db,
         "UPDATE ledger_entry SET lead_department = '住建局（测试）' WHERE compound_id = "
         "(SELECT id FROM compound WHERE code = %(code)s)",
@@ -94,7 +87,7 @@ def test_a_moved_compound_stales_both_places(db):
     moved, there = two_far_compounds(db)
     old_place, new_place = key(db, moved), key(db, there)
     x, y = compound_tile(db, moved)
-    edit(
+    edit_elsewhere(
         db,
         "UPDATE compound SET geom = ST_Translate(geom, "
         "(SELECT ST_X(ST_Centroid(geom)) FROM compound WHERE code = %(there)s) - "
@@ -123,8 +116,8 @@ def test_an_edit_elsewhere_keeps_etags_over_http(db):
     try:
         near_tag = httpx.get(url(near)).headers["etag"]
         far_tag = httpx.get(url(far)).headers["etag"]
-        edit(db, "UPDATE compound SET name = name || '（改）' WHERE code = %(c)s", c=near)
-        edit(db, "UPDATE county SET name = name WHERE code = %(c)s", c=COUNTY)
+        edit_elsewhere(db, "UPDATE compound SET name = name || '（改）' WHERE code = %(c)s", c=near)
+        edit_elsewhere(db, "UPDATE county SET name = name WHERE code = %(c)s", c=COUNTY)
         assert eventually(lambda: httpx.get(url(near)).headers["etag"] != near_tag)
         again = httpx.get(url(far), headers={"If-None-Match": far_tag})
         assert again.status_code == 304  # nothing changed there: the browser keeps its tile
@@ -132,7 +125,7 @@ def test_an_edit_elsewhere_keeps_etags_over_http(db):
         # a filter may reach anywhere (a township, a planned area): any edit makes a new tag
         filtered = url(far, "&status=stalled&status=not_started&status=in_progress")
         tag = httpx.get(filtered).headers["etag"]
-        edit(db, "UPDATE compound SET name = name WHERE code = %(c)s", c=near)
+        edit_elsewhere(db, "UPDATE compound SET name = name WHERE code = %(c)s", c=near)
         assert eventually(lambda: httpx.get(filtered).headers["etag"] != tag)
     finally:
         running.stop()
@@ -145,14 +138,14 @@ def test_the_count_and_extent_follow_compound_edits_only(db):
 
     code, _ = two_far_compounds(db)
     before = changes()
-    edit(
+    edit_elsewhere(
         db,
         "UPDATE ledger_entry SET lead_department = lead_department WHERE compound_id = "
         "(SELECT id FROM compound WHERE code = %(code)s)",
         code=code,
     )
     assert changes().compounds == before.compounds  # no need to count 100 000 outlines again
-    edit(db, "UPDATE compound SET name = name WHERE code = %(code)s", code=code)
+    edit_elsewhere(db, "UPDATE compound SET name = name WHERE code = %(code)s", code=code)
     assert changes().compounds > before.compounds
 
 
@@ -179,7 +172,9 @@ def test_a_large_change_stales_every_tile(new_database):
         with engine.connect() as conn:
             code = conn.execute(text("SELECT min(code) FROM compound")).scalar_one()
         before = key(engine, code)
-        edit(engine, "UPDATE compound SET name = name WHERE county_code = %(c)s", c=COUNTY)
+        edit_elsewhere(
+            engine, "UPDATE compound SET name = name WHERE county_code = %(c)s", c=COUNTY
+        )
         after = key(engine, code)
         assert after.version[1] == revision + 1 and after.version[1] > before.version[1]
         with engine.connect() as conn:
