@@ -19,10 +19,10 @@ from api.routers import (
     web,
 )
 from api.routers import print as print_routes
-from geo import revisions
-from geo.db import get_engine, open_async_pool
-from geo.settings import Settings, get_settings
-from geo.tiles import CACHE as TILE_CACHE
+from geo.core.settings import Settings, get_settings
+from geo.db import revisions
+from geo.db.engine import get_engine, open_async_pool
+from geo.query.tiles import CACHE as TILE_CACHE
 
 DESCRIPTION = """
 titlemap 把小区、宗地与"登记难"化解台账关联在 PostGIS 中。

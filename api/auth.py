@@ -7,8 +7,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from geo.model import User
-from geo.users import authenticate, may
+from geo.core.model import User
+from geo.ledger.users import authenticate, may
 
 bearer = HTTPBearer(auto_error=False, description="titlemap user add 生成的令牌 / user token")
 

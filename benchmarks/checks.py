@@ -8,7 +8,7 @@ demo draws 1.5–1.9 parcels per compound at these sizes; the table shows the re
 into a private PostGIS cluster under /tmp (or DIR with --keep, which keeps the cluster and
 reuses loaded counties next time), and times, interleaved in the same run:
 
-- titlemap: `geo.checks.run_parcel_checks` — every check (codes, validity, areas, overlaps,
+- titlemap: `geo.checks.run.run_parcel_checks` — every check (codes, validity, areas, overlaps,
   gaps, land beyond parcels, planned roads and green space, arrears, links, developers) on
   every parcel, compound and developer, results in Python; with the default workers (the CPU
   count, at most 4), and on one connection (`workers=1`) as well;
@@ -48,12 +48,12 @@ import psycopg
 import shapely
 from sqlalchemy import make_url, text
 
-from geo import demo as demo_county
-from geo.checks import default_workers, run_parcel_checks
-from geo.cluster import LocalCluster
-from geo.db import make_engine
-from geo.load import load_county
-from geo.schema import upgrade
+from geo.checks.run import default_workers, run_parcel_checks
+from geo.db.cluster import LocalCluster
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.demo import county as demo_county
+from geo.io.load import load_county
 
 PARCELS_PER_COMPOUND = 1.6  # roughly, the demo at 15 000 – 70 000 compounds; then corrected
 TARGET_RATIO = 0.5
@@ -274,9 +274,9 @@ def block(cluster: LocalCluster, n: int) -> str:
     import shapely.affinity
     from shapely.geometry import box
 
-    from geo.codes import parcel_code
-    from geo.crs import reproject, transformer
-    from geo.load import ewkb
+    from geo.core.codes import parcel_code
+    from geo.core.crs import reproject, transformer
+    from geo.io.load import ewkb
 
     name = f"checks_block_{n}"
     admin = make_url(cluster.url()).set(drivername="postgresql", database="postgres")

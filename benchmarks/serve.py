@@ -36,7 +36,7 @@ it), then, in one run:
     cores caps it near 500 requests/s): `--concurrency` connections cycling through the same
     tile list for --wrk-seconds, titlemap warm and 304 vs tipg. wrk is taken from
     PATH or installed with `apt-get install wrk` (as root); without it this part is skipped.
-- and, in this process, what simplifying outlines at low zooms (geo.tiles.SIMPLIFY_*) does
+- and, in this process, what simplifying outlines at low zooms (geo.query.tiles.SIMPLIFY_*) does
   to the size and build time of the large layers' tiles.
 
 Each figure: p50 and p99 latency per request and throughput (requests ÷ wall time). Targets:
@@ -68,10 +68,10 @@ import psycopg
 from sqlalchemy import make_url, text
 
 from benchmarks.map import database, free_port
-from geo import tiles as geo_tiles
-from geo.cluster import LocalCluster
-from geo.compounds import status_labels_sql
-from geo.db import make_engine
+from geo.db.cluster import LocalCluster
+from geo.db.engine import make_engine
+from geo.query import tiles as geo_tiles
+from geo.query.compounds import status_labels_sql
 
 REPO = Path(__file__).resolve().parent.parent
 COUNTY = "629901"

@@ -46,7 +46,7 @@ from pyproj import Transformer
 from shapely import Geometry
 
 from geo import TitlemapError
-from geo.selection import (
+from geo.query.selection import (
     BLOCKER_DEPARTMENT,
     BLOCKER_TEXT,
     STATUS_TEXT,

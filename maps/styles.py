@@ -1,8 +1,8 @@
 """The one status palette for web and print (Okabe-Ito: safe for colour-blind readers)."""
 
-from geo.checks import CHECKS
-from geo.compounds import NOT_ON_LEDGER
-from geo.model import PLANNED_AREA_LABELS, STATUS_LABELS, LedgerStatus, PlannedAreaKind
+from geo.checks.run import CHECKS
+from geo.core.model import PLANNED_AREA_LABELS, STATUS_LABELS, LedgerStatus, PlannedAreaKind
+from geo.query.compounds import NOT_ON_LEDGER
 
 STATUS_COLOURS = {
     LedgerStatus.NOT_STARTED.value: "#D55E00",  # vermillion

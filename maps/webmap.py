@@ -32,7 +32,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from geo import TitlemapError
-from geo.model import BLOCKER_LABELS, LAND_USE_LABELS, PlannedAreaKind
+from geo.core.model import BLOCKER_LABELS, LAND_USE_LABELS, PlannedAreaKind
 from maps.styles import (
     COMPLAINT_STYLES,
     CONTEXT_STYLES,

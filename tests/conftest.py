@@ -20,11 +20,11 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, make_url
 
-from geo import demo as demo_county
-from geo.cluster import LocalCluster
-from geo.db import make_engine
-from geo.load import load_county
-from geo.schema import upgrade
+from geo.db.cluster import LocalCluster
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.demo import county as demo_county
+from geo.io.load import load_county
 
 REPO = Path(__file__).resolve().parent.parent
 TITLEMAP = Path(sys.executable).parent / "titlemap"

@@ -14,9 +14,9 @@ from test_checks import HAND, build_handmade
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.checks_cli import check_app
 from api.routers import checks
-from geo.settings import Settings, get_settings
+from cli.checks import check_app
+from geo.core.settings import Settings, get_settings
 from maps.styles import PIECE_STYLES
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -6,9 +6,9 @@ from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.compounds import STATUS_FILTER_VALUES
-from geo.crs import geodesic_area_m2
-from geo.settings import Settings
+from geo.core.crs import geodesic_area_m2
+from geo.core.settings import Settings
+from geo.query.compounds import STATUS_FILTER_VALUES
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from geo.db import make_engine
-from geo.settings import Settings
+from geo.core.settings import Settings
+from geo.db.engine import make_engine
 from tests.conftest import free_port
 
 

@@ -6,8 +6,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from geo.settings import Settings
-from geo.users import add_user
+from geo.core.settings import Settings
+from geo.ledger.users import add_user
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""OGC API – Features under /ogc (api/routers/ogc.py, geo/features.py): every endpoint through
+"""OGC API – Features under /ogc (api/routers/ogc.py, geo/ogc/): every endpoint through
 TestClient against the demo county, CQL2 filters checked against the same rows filtered in
 Python, CRS output checked against pyproj, and GDAL's own OAPIF client (ogrinfo, ogr2ogr)
 against a real uvicorn server."""
@@ -17,11 +17,11 @@ from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from geo import TitlemapError
-from geo.db import make_engine
-from geo.features import COLLECTIONS, Params, cql2_sql, parse_crs
-from geo.load import load_county
-from geo.overlaps import overlap_rows
-from geo.schema import upgrade
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.load import load_county
+from geo.ogc.features import COLLECTIONS, Params, cql2_sql, parse_crs
+from geo.query.overlaps import overlap_rows
 from tests.conftest import Server
 
 COUNTY = "629901"
@@ -48,7 +48,7 @@ def db(new_database, demo):
 @pytest.fixture(scope="module")
 def app(db):
     from api.app import create_app
-    from geo.settings import Settings
+    from geo.core.settings import Settings
 
     return create_app(Settings(county=COUNTY), db)
 

@@ -2,7 +2,7 @@
 
 The expected areas are computed here without PostGIS, from the demo frames: shapely for the
 geometry, pyproj for CGCS2000 → Gauss-Krüger zone 35 (EPSG:4544). Planned areas are densified
-to 0.0005° first, as geo.overlaps does: their edges are straight in lon/lat as stored.
+to 0.0005° first, as geo.query.overlaps does: their edges are straight in lon/lat as stored.
 """
 
 import io
@@ -16,10 +16,10 @@ from pyproj import Transformer
 from shapely.geometry import shape
 
 from api.app import create_app
-from geo.crs import CGCS2000_GEOD, geodesic_area_m2
-from geo.model import PLANNED_AREA_LABELS
-from geo.overlaps import COLUMNS, DENSIFY_DEG
-from geo.settings import Settings
+from geo.core.crs import CGCS2000_GEOD, geodesic_area_m2
+from geo.core.model import PLANNED_AREA_LABELS
+from geo.core.settings import Settings
+from geo.query.overlaps import COLUMNS, DENSIFY_DEG
 
 GK = Transformer.from_crs(4490, 4544, always_xy=True)
 KIND_LABELS = {k.value: v for k, v in PLANNED_AREA_LABELS.items()}
@@ -87,7 +87,7 @@ def test_every_overlap_matches_an_independent_computation(everything, expected):
 
 
 def test_partial_overlaps_are_there_not_only_whole_compounds(expected):
-    # planned roads and green space cut compounds (geo.demo plants about ten)
+    # planned roads and green space cut compounds (geo.demo.county plants about ten)
     cut = {k for k, (overlap, whole, kind) in expected.items() if overlap < whole - 1}
     kinds = {expected[k][2] for k in cut}
     assert len(cut) >= 8
@@ -122,7 +122,7 @@ def test_kind_and_status_filters(client, everything):
     got = [f["properties"] for f in response.json()["features"]]
     assert all(f["geometry"] is None for f in response.json()["features"])
     assert got == wanted
-    assert len(got) >= 5  # 城东片区 is mostly stuck (geo.demo)
+    assert len(got) >= 5  # 城东片区 is mostly stuck (geo.demo.county)
 
 
 def test_bbox_keeps_the_compounds_in_the_box(client, everything):

@@ -13,14 +13,14 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from geo import tiles as geo_tiles
-from geo.compounds import data_version
-from geo.db import make_engine
-from geo.ledger import update_entry
-from geo.load import load_county
-from geo.model import Compound, LedgerEntry
-from geo.schema import upgrade
-from geo.settings import Settings
+from geo.core.model import Compound, LedgerEntry
+from geo.core.settings import Settings
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.load import load_county
+from geo.ledger.rules import update_entry
+from geo.query import tiles as geo_tiles
+from geo.query.compounds import data_version
 from tests.test_web_map import decode_mvt
 
 COUNTY = "629901"
@@ -63,7 +63,7 @@ def town_tile(db: Engine, z: int = Z) -> tuple[int, int]:
 
 def expected_in_tile(db: Engine, z: int, x: int, y: int) -> dict[str, str]:
     """{code: status} of the compounds a tile must hold: those meeting it or its 64-unit
-    buffer, in Web Mercator — worked out here in plain SQL, not by geo.tiles."""
+    buffer, in Web Mercator — worked out here in plain SQL, not by geo.query.tiles."""
     sql = """
         SELECT c.code, coalesce(e.status, 'not_on_ledger') AS status
         FROM compound c LEFT JOIN ledger_entry e ON e.compound_id = c.id
@@ -364,7 +364,7 @@ def _terminate(db: Engine, pid: int) -> None:
 def test_an_idle_pooled_connection_is_pinged_and_replaced_when_dead(db):
     from sqlalchemy import create_engine
 
-    from geo.db import normalise_url, ping_when_idle
+    from geo.db.engine import normalise_url, ping_when_idle
 
     url = db.url.render_as_string(hide_password=False)
     engine = create_engine(normalise_url(url), pool_size=1, max_overflow=0)
@@ -381,7 +381,7 @@ def test_a_busy_connection_is_not_pinged_and_a_dead_one_fails_once(db):
     from sqlalchemy import create_engine
     from sqlalchemy.exc import DBAPIError
 
-    from geo.db import normalise_url, ping_when_idle
+    from geo.db.engine import normalise_url, ping_when_idle
 
     url = db.url.render_as_string(hide_password=False)
     engine = create_engine(normalise_url(url), pool_size=1, max_overflow=0)
@@ -439,7 +439,7 @@ def test_a_connection_back_from_a_tile_request_is_transactional_again(db):
     # the tile route's autocommit must not leak to the next user of the pooled connection
     from sqlalchemy import create_engine
 
-    from geo.db import normalise_url
+    from geo.db.engine import normalise_url
 
     one = create_engine(
         normalise_url(db.url.render_as_string(hide_password=False)), pool_size=1, max_overflow=0

@@ -21,16 +21,16 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo import TitlemapError
-from geo.boundary_txt import parse
-from geo.db import make_engine
-from geo.exports import export_layer
-from geo.importer import import_file
-from geo.layers import ImportOptions, read_layer
-from geo.load import load_county
-from geo.model import LAND_USE_LABELS
-from geo.schema import upgrade
-from geo.settings import Settings
-from geo.users import add_user
+from geo.core.model import LAND_USE_LABELS
+from geo.core.settings import Settings
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.boundary_txt import parse
+from geo.io.exports import export_layer
+from geo.io.importer import import_file
+from geo.io.layers import ImportOptions, read_layer
+from geo.io.load import load_county
+from geo.ledger.users import add_user
 from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parent.parent

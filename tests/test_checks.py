@@ -1,4 +1,4 @@
-"""Parcel checks (geo.checks) on real PostGIS, against data nobody on the team generated.
+"""Parcel checks (geo.checks.run) on real PostGIS, against data nobody on the team generated.
 
 Two databases of this module's own:
 - 手工县 (629902): a small grid of parcels typed as coordinates below, each problem planted
@@ -18,18 +18,18 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from sqlalchemy import Engine, text
 
 from geo import TitlemapError
-from geo.checks import (
+from geo.checks.run import (
     CHECKS,
     CheckSettings,
     check_parcel,
     run_parcel_checks,
     write_xlsx,
 )
-from geo.codes import make_credit_code, parcel_code
-from geo.crs import reproject, to_projected, transformer
-from geo.db import make_engine
-from geo.load import ewkb, load_county
-from geo.schema import upgrade
+from geo.core.codes import make_credit_code, parcel_code
+from geo.core.crs import reproject, to_projected, transformer
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.load import ewkb, load_county
 
 HAND = "629902"
 GK = 4544  # CGCS2000 3-degree zone 35, where 手工县 (104.2°E) lies
@@ -409,7 +409,7 @@ def oracle(demo) -> dict[str, set]:
 def test_demo_planted_problems_match_the_docstring_counts(demo, demo_report):
     found = {check: {p.parcel or p.compound for p in demo_report.problems if p.check == check}
              for check in CHECKS}  # fmt: skip
-    # geo/demo.py: at n=150, seed 1 — 4 compounds with no parcel, 4 beyond their parcels, 3
+    # geo/demo/county.py: at n=150, seed 1 — 4 compounds with no parcel, 4 beyond their parcels, 3
     # overlapping pairs, 9 parcels with a wrong recorded area, 2 parcels with no compound.
     assert len(found["compound_no_parcel"]) == 4
     assert len(found["beyond"]) == 4
@@ -464,7 +464,7 @@ def test_workers_beyond_the_cores_give_the_same_report(demo_engine, demo_report)
 
 
 def test_shares_hold_every_cluster_and_compound_once(demo_engine):
-    from geo.checks import _clusters, _Plan
+    from geo.checks.run import _clusters, _Plan
 
     with demo_engine.connect() as conn:
         plan = _Plan("629901", GK, CheckSettings(), 1e10)

@@ -149,8 +149,8 @@ def test_user_add_prints_a_working_token(demo_db):
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from geo.db import make_engine
-    from geo.settings import Settings
+    from geo.core.settings import Settings
+    from geo.db.engine import make_engine
 
     result = run_cli("user", "add", "王editor", "--role", "editor", env={"DATABASE_URL": demo_db})
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import make_url
 
 from geo import TitlemapError
-from geo.cluster import LocalCluster, find_pg_bin
+from geo.db.cluster import LocalCluster, find_pg_bin
 from tests.conftest import free_port
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from geo.codes import (
+from geo.core.codes import (
     CREDIT_ALPHABET,
     PARCEL_CODE_RE,
     CodeFailure,

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import text
 
 from geo import TitlemapError
-from geo.crs import (
+from geo.core.crs import (
     area_m2,
     geodesic_area_m2,
     gk_epsg,

@@ -15,8 +15,11 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from geo import TitlemapError
-from geo.crs import CGCS2000_GEOD
-from geo.datums import (
+from geo.core.crs import CGCS2000_GEOD
+from geo.core.settings import get_settings
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.datums import (
     BEIJING54,
     XIAN80,
     Helmert,
@@ -29,11 +32,8 @@ from geo.datums import (
     to_gcj02_geometries,
     wgs84_to_gcj02,
 )
-from geo.db import make_engine
-from geo.importer import import_file
-from geo.load import load_county
-from geo.schema import upgrade
-from geo.settings import get_settings
+from geo.io.importer import import_file
+from geo.io.load import load_county
 
 COUNTY = "629901"
 TO_GK = Transformer.from_crs(4490, 4544, always_xy=True)

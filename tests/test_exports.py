@@ -1,4 +1,4 @@
-"""Compounds and parcels as GeoPackage / GeoJSON (geo.exports), and the export endpoints of
+"""Compounds and parcels as GeoPackage / GeoJSON (geo.io.exports), and the export endpoints of
 api/routers/ledger_files.py (map layers and the ledger as xlsx / CSV)."""
 
 import io
@@ -12,11 +12,11 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from geo.db import make_engine
-from geo.exports import COMPOUND_FIELDS, export_layer
-from geo.load import load_county
-from geo.model import STATUS_LABELS, LedgerStatus
-from geo.schema import upgrade
+from geo.core.model import STATUS_LABELS, LedgerStatus
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.exports import COMPOUND_FIELDS, export_layer
+from geo.io.load import load_county
 
 COUNTY = "629901"
 
@@ -39,7 +39,7 @@ def folder(tmp_path_factory):
 def client(db):
     from api.app import create_app
     from api.routers import ledger_files
-    from geo.settings import Settings
+    from geo.core.settings import Settings
 
     app = create_app(Settings(), db)
     if not any(getattr(r, "path", None) == "/api/exports/ledger.xlsx" for r in app.routes):

@@ -27,14 +27,14 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo import TitlemapError
-from geo import demo as demo_county
-from geo.db import make_engine
-from geo.importer import import_file
-from geo.layers import Limits, check_zip, classify
-from geo.load import load_county
-from geo.schema import upgrade
-from geo.settings import Settings
-from geo.users import add_user
+from geo.core.settings import Settings
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.demo import county as demo_county
+from geo.io.importer import import_file
+from geo.io.layers import Limits, check_zip, classify
+from geo.io.load import load_county
+from geo.ledger.users import add_user
 
 pytestmark = pytest.mark.filterwarnings("ignore:'crs' was not provided")
 REPO = Path(__file__).resolve().parent.parent
@@ -633,8 +633,8 @@ def test_exception_during_writing_leaves_nothing(db, tmp_path):
 
 CHILD = """
 import sys, time
-from geo.db import make_engine
-from geo.importer import import_file
+from geo.db.engine import make_engine
+from geo.io.importer import import_file
 
 def progress(stage, done, total):
     if stage.startswith("写入"):

@@ -1,5 +1,5 @@
 """Ledger spreadsheets: clerks' workbooks and GBK CSVs in, refusals, partial imports, re-imports,
-rates against the sheet's own sums, and the county-layout xlsx/CSV out (geo.ledger_sheet), plus
+rates against the sheet's own sums, and the county-layout xlsx/CSV out (geo.io.ledger_sheet), plus
 POST /api/ledger/import.
 
 The input files are built the way clerks keep them — title rows, merged two-row headers in an
@@ -21,9 +21,10 @@ from openpyxl.styles import Alignment, Font
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import demo as demo_county
-from geo.db import make_engine
-from geo.ledger_sheet import (
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.demo import county as demo_county
+from geo.io.ledger_sheet import (
     LedgerSheetError,
     export_ledger,
     import_ledger,
@@ -32,9 +33,8 @@ from geo.ledger_sheet import (
     read_sheet,
     write_ledger_xlsx,
 )
-from geo.load import load_county
-from geo.schema import upgrade
-from geo.stats import rates
+from geo.io.load import load_county
+from geo.ledger.stats import rates
 
 COUNTY = "629901"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -59,7 +59,7 @@ def files(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_xlsx(demo, files) -> Path:
-    """The demo's own ledger workbook, written by geo.demo."""
+    """The demo's own ledger workbook, written by geo.demo.county."""
     _, xlsx = demo_county.write(demo, files / "demo")
     return xlsx
 
@@ -747,7 +747,7 @@ def test_text_that_looks_like_a_formula_stays_text(empty, demo, files):
     sheet = openpyxl.load_workbook(xlsx).active
     plan_at = [c.value for c in sheet[3]].index("化解方案") + 1
     assert sheet.cell(5, plan_at).data_type == "s"
-    from geo.ledger_sheet import write_ledger_csv
+    from geo.io.ledger_sheet import write_ledger_csv
 
     csv_path = write_ledger_csv(frame, files / "formula.csv")
     assert "'=HYPERLINK" in csv_path.read_text("utf-8-sig")
@@ -764,7 +764,7 @@ def test_text_that_looks_like_a_formula_stays_text(empty, demo, files):
 def client(db):
     from api.app import create_app
     from api.routers import ledger_files
-    from geo.settings import Settings
+    from geo.core.settings import Settings
 
     app = create_app(Settings(), db)
     if not any(getattr(r, "path", None) == "/api/ledger/import" for r in app.routes):
@@ -775,7 +775,7 @@ def client(db):
 @pytest.fixture
 def tokens(db):
     """Fresh users each time: reloading the county (`full`) removes its users."""
-    from geo.users import add_user
+    from geo.ledger.users import add_user
 
     made = {}
     with Session(db) as session:

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 from sqlalchemy import text
 
-from geo.db import make_engine
-from geo.load import load_county
-from geo.schema import upgrade
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.load import load_county
 
 TABLES = {
     "township": "townships",

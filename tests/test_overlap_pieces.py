@@ -1,6 +1,7 @@
-"""The OGC `overlaps` collection's stored pieces (geo.overlaps.refresh_pieces, migration 0005):
-equal to the live computation, rewritten when the county's data revision moves on and only
-then, never bumping the revision themselves, computed once when two workers ask at once."""
+"""The OGC `overlaps` collection's stored pieces (geo.query.overlaps.refresh_pieces,
+migration 0005): equal to the live computation, rewritten when the county's data revision
+moves on and only then, never bumping the revision themselves, computed once when two workers
+ask at once."""
 
 import threading
 
@@ -10,12 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from geo.compounds import CompoundFilter, data_version, get_county
-from geo.db import make_engine
-from geo.load import load_county
-from geo.overlaps import _sql, pieces_revision, refresh_pieces
-from geo.schema import alembic_config, current_revision, upgrade
-from geo.settings import Settings
+from geo.core.settings import Settings
+from geo.db.engine import make_engine
+from geo.db.schema import alembic_config, current_revision, upgrade
+from geo.io.load import load_county
+from geo.query.compounds import CompoundFilter, data_version, get_county
+from geo.query.overlaps import _sql, pieces_revision, refresh_pieces
 
 COUNTY = "629901"
 ITEMS = "/ogc/collections/overlaps/items"

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from api.app import create_app
 from api.routers import print as print_router
 from geo import TitlemapError
-from geo.selection import layers_in, select, visit_order
-from geo.settings import Settings
+from geo.core.settings import Settings
+from geo.query.selection import layers_in, select, visit_order
 from maps.fonts import has_truetype_outlines, print_font, text_width_mm
 from maps.print import (
     STATUS_HATCHES,
@@ -238,7 +238,7 @@ def test_an_empty_or_unknown_selection_is_422_in_chinese(client, params, words):
 
 
 def print_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    """`titlemap print …` as a user runs it (mounted here the way api/cli.py mounts it)."""
+    """`titlemap print …` as a user runs it (mounted here the way cli/main.py mounts it)."""
     from api import cli
 
     if any(group.name == "print" for group in cli.app.registered_groups):
@@ -248,7 +248,7 @@ def print_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     script = (
         "import sys, typer\n"
         "from geo import TitlemapError\n"
-        "from api.print_cli import print_app\n"
+        "from cli.printing import print_app\n"
         "app = typer.Typer(pretty_exceptions_enable=False)\n"
         "app.add_typer(print_app, name='print')\n"
         "app.callback()(lambda: None)\n"
@@ -322,9 +322,9 @@ def test_two_processes_draw_the_same_pack(engine):
 @pytest.fixture(scope="module")
 def odd_names(new_database, demo):
     """A database of its own where two compounds of 城东片区 carry awkward names."""
-    from geo.db import make_engine
-    from geo.load import load_county
-    from geo.schema import upgrade
+    from geo.db.engine import make_engine
+    from geo.db.schema import upgrade
+    from geo.io.load import load_county
 
     db = make_engine(new_database("print_names"))
     upgrade(db)

@@ -1,4 +1,4 @@
-"""Data revisions held in memory while PostgreSQL notifies changes (geo.revisions): read once,
+"""Data revisions held in memory while PostgreSQL notifies changes (geo.db.revisions): read once,
 forgotten on a change from any process, never kept while the listener is down; and the tile
 route answering a cached tile with no database at all, and building one on its asyncio pool."""
 
@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from api.app import create_app
-from geo import revisions
-from geo import tiles as geo_tiles
-from geo.compounds import data_version
-from geo.db import driver_dsn, make_engine
-from geo.load import load_county
-from geo.schema import upgrade
-from geo.settings import Settings
+from geo.core.settings import Settings
+from geo.db import revisions
+from geo.db.engine import driver_dsn, make_engine
+from geo.db.schema import upgrade
+from geo.io.load import load_county
+from geo.query import tiles as geo_tiles
+from geo.query.compounds import data_version
 from tests.conftest import Server
 from tests.test_api_tiles import expected_in_tile, town_tile
 from tests.test_web_map import decode_mvt

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from geo import TitlemapError
-from geo.db import make_engine
-from geo.model import Base, LedgerEntry
-from geo.schema import alembic_config, check_schema, current_revision, head_revision, upgrade
+from geo.core.model import Base, LedgerEntry
+from geo.db.engine import make_engine
+from geo.db.schema import alembic_config, check_schema, current_revision, head_revision, upgrade
 
 SPATIAL = ["county", "township", "context_feature", "compound", "parcel", "planned_area",
            "complaint"]  # fmt: skip

@@ -7,16 +7,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from geo.settings import Settings
-from geo.stats import burndown, rates
+from geo.core.settings import Settings
+from geo.ledger.stats import burndown, rates
 
 
 @pytest.fixture(scope="module")
 def pristine(new_database, demo):
     """A database holding the demo exactly as generated (other tests edit the session one)."""
-    from geo.db import make_engine
-    from geo.load import load_county
-    from geo.schema import upgrade
+    from geo.db.engine import make_engine
+    from geo.db.schema import upgrade
+    from geo.io.load import load_county
 
     db = make_engine(new_database("stats_tests"))
     upgrade(db)

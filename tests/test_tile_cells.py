@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from geo import demo as demo_county
-from geo import tiles as geo_tiles
-from geo.compounds import CompoundFilter, data_version
-from geo.db import make_engine
-from geo.load import load_county
-from geo.schema import upgrade
-from geo.settings import Settings
+from geo.core.settings import Settings
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.demo import county as demo_county
+from geo.io.load import load_county
+from geo.query import tiles as geo_tiles
+from geo.query.compounds import CompoundFilter, data_version
 from tests.conftest import Server
 from tests.test_revisions import edit_elsewhere, eventually
 from tests.test_web_map import decode_mvt

@@ -23,11 +23,11 @@ from sqlalchemy import text
 
 from api.app import create_app
 from geo import TitlemapError
-from geo import tiles as geo_tiles
-from geo.db import make_engine
-from geo.load import load_county
-from geo.schema import upgrade
-from geo.settings import Settings
+from geo.core.settings import Settings
+from geo.db.engine import make_engine
+from geo.db.schema import upgrade
+from geo.io.load import load_county
+from geo.query import tiles as geo_tiles
 from maps.styles import PIECE_STYLES, STATUS_COLOURS
 from maps.webmap import STATIC_DIR, Basemap
 from tests.conftest import REPO, Server
@@ -239,7 +239,7 @@ def test_complaints_outside_every_ledger_compound_are_flagged(client, everything
         outside = not any(compound.intersects(point) for compound in on_ledger)
         assert feature["properties"]["outside_ledger"] == outside
     flagged = [f["properties"] for f in features if f["properties"]["outside_ledger"]]
-    assert len(flagged) >= 3  # geo.demo plants 4 of 25, three in off-ledger compounds
+    assert len(flagged) >= 3  # geo.demo.county plants 4 of 25, three in off-ledger compounds
 
 
 def test_layers_are_limited_by_box_and_simplified_by_zoom(client):

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, text
 
 from api.dependencies import connection, user_errors
 from geo import TitlemapError
-from geo.checks import (
+from geo.checks.run import (
     CHECK_METHODS,
     CHECKS,
     CheckReport,
@@ -39,9 +39,9 @@ from geo.checks import (
     run_parcel_checks,
     write_xlsx,
 )
-from geo.codes import check_parcel_code, check_unit_code
-from geo.compounds import data_version, get_county
-from geo.model import LAND_USE_LABELS, STATUS_LABELS, LedgerStatus
+from geo.core.codes import check_parcel_code, check_unit_code
+from geo.core.model import LAND_USE_LABELS, STATUS_LABELS, LedgerStatus
+from geo.query.compounds import data_version, get_county
 from maps.styles import (
     PIECE_STYLES,
     PIECE_WEIGHT,

@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
 from geo import TitlemapError
-from geo.compounds import (
+from geo.query.compounds import (
     BLOCKER_FILTER_VALUES,
     MAX_LIMIT,
     PLANNED_KIND_VALUES,
@@ -19,7 +19,7 @@ from geo.compounds import (
     compounds_geojson,
     summary,
 )
-from geo.overlaps import overlap_rows
+from geo.query.overlaps import overlap_rows
 
 router = APIRouter(prefix="/api", tags=["compounds"])
 

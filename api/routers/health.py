@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from geo import TitlemapError
-from geo.db import check_database
+from geo.db.engine import check_database
 
 router = APIRouter(tags=["health"])
 

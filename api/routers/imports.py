@@ -1,7 +1,7 @@
 """/api/imports: an editor uploads a file of outlines (or complaint points) into one layer.
 
 The upload is streamed to a temporary file and counted as it comes (413 past the limit,
-before the rest is read); then `geo.importer.import_file` runs in a worker thread. The answer
+before the rest is read); then `geo.io.importer.import_file` runs in a worker thread. The answer
 is the import report: 200 when written, 422 (with the report) when features were refused and
 nothing was written, 422 with `detail` when the file as a whole cannot be used.
 """
@@ -22,9 +22,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.auth import require
 from geo import TitlemapError
-from geo.importer import import_file
-from geo.layers import LAYERS, Limits
-from geo.model import User
+from geo.core.model import User
+from geo.io.importer import import_file
+from geo.io.layers import LAYERS, Limits
 
 router = APIRouter(prefix="/api", tags=["imports"])
 

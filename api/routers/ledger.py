@@ -10,15 +10,15 @@ from sqlalchemy.orm import Session
 from api.auth import require, session
 from api.dependencies import user_errors
 from geo import TitlemapError
-from geo.ledger import (
+from geo.core.model import Role, User
+from geo.ledger.rules import (
     LedgerConflict,
     LedgerNotFound,
     describe,
     find_entry,
     update_entry,
 )
-from geo.model import Role, User
-from geo.stats import ledger_as_of
+from geo.ledger.stats import ledger_as_of
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
 

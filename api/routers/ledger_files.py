@@ -20,9 +20,9 @@ from starlette.background import BackgroundTask
 
 from api.auth import require
 from api.dependencies import user_errors
-from geo.exports import BOUNDARY_TXT, MEDIA_TYPES, export_layer
-from geo.ledger_sheet import TZ, county_name, export_ledger, import_ledger
-from geo.model import Role, User
+from geo.core.model import Role, User
+from geo.io.exports import BOUNDARY_TXT, MEDIA_TYPES, export_layer
+from geo.io.ledger_sheet import TZ, county_name, export_ledger, import_ledger
 
 router = APIRouter(tags=["ledger files"])
 

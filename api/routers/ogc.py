@@ -3,7 +3,7 @@
 JSON (GeoJSON for items) or plain server-side HTML, chosen by `f=json|html` or else the
 Accept header (a browser gets HTML). Links are absolute and keep the request's other query
 parameters (`county`, filters), so a client paging with `next` stays on the same query.
-The collections, queries and CRS handling are in geo.features; this module only speaks HTTP.
+The collections, queries and CRS handling are in geo.ogc.features; this module only speaks HTTP.
 """
 
 import hashlib
@@ -20,8 +20,7 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection, etag_matches
 from geo import TitlemapError
-from geo.compounds import beijing_today, data_version, get_county
-from geo.features import (
+from geo.ogc.features import (
     COLLECTIONS,
     CRS84,
     DEFAULT_LIMIT,
@@ -40,6 +39,7 @@ from geo.features import (
     queryables_schema,
     supported_crs,
 )
+from geo.query.compounds import beijing_today, data_version, get_county
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
-from geo.selection import select
+from geo.query.selection import select
 from maps.print import VISIT_LIMIT, area_pdf, visit_pdf
 
 router = APIRouter(prefix="/print", tags=["print"])
@@ -58,7 +58,7 @@ def page_choice(
     county: County = None,
     printed_on: PrintedOn = None,
 ) -> dict:
-    """What a printed page shows, from the query: geo.selection.select's arguments."""
+    """What a printed page shows, from the query: geo.query.selection.select's arguments."""
     return {
         "county": county or request.app.state.settings.county,
         "planned_area": planned_area,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
-from geo.stats import GROUPS, RATE_DEFINITIONS, burndown, rates, target
+from geo.ledger.stats import GROUPS, RATE_DEFINITIONS, burndown, rates, target
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 DEFINITIONS = "\n\n".join(f"- **{name}**: {text}" for name, text in RATE_DEFINITIONS.items())

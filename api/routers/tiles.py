@@ -6,11 +6,11 @@
 - `GET /tiles/{layer}/{z}/{x}/{y}.mvt` — a Mapbox vector tile (ST_AsMVT, Web Mercator grid).
   The web map's `GET /api/tiles/{layer}/{z}/{x}/{y}.pbf` is served by the same function.
 
-Caching: the ETag is a hash of the tile's key (geo.tiles.tile_key: layer, county, tile,
+Caching: the ETag is a hash of the tile's key (geo.query.tiles.tile_key: layer, county, tile,
 filter, the revision it last changed at, today's date), known without building the tile and,
-while serving, without a query (geo.revisions); a matching `If-None-Match` is answered 304 at
+while serving, without a query (geo.db.revisions); a matching `If-None-Match` is answered 304 at
 once. `Cache-Control: no-cache` makes every client revalidate, so an edit shows on the next
-request. Built tiles are kept in geo.tiles.CACHE (bounded LRU) under the same key.
+request. Built tiles are kept in geo.query.tiles.CACHE (bounded LRU) under the same key.
 """
 
 import contextlib
@@ -30,8 +30,8 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection, etag_matches, user_errors
 from api.routers.compounds import Filter, compound_filter, county_of
-from geo.compounds import CompoundFilter, get_county
-from geo.tiles import (
+from geo.query.compounds import CompoundFilter, get_county
+from geo.query.tiles import (
     CACHE,
     FIELDS,
     LAYERS,
@@ -193,7 +193,7 @@ def _tile_in_thread(
 
 async def serve_tile(request: Request) -> Response:
     """A tile route's answer, its parameters read from the request (TILE_OPENAPI documents
-    them). While serving, with the county's revision held in memory (geo.revisions), a tile
+    them). While serving, with the county's revision held in memory (geo.db.revisions), a tile
     is answered on the event loop: from the cache, else built on the asyncio pool. Anything
     else (the first request after a change, counted zooms, a gzip still to make, a failed
     async query) goes to one worker thread: checkout, key, build."""

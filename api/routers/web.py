@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from api.dependencies import connection, user_errors
 from api.routers.compounds import Filter, county_of
 from geo import TitlemapError
-from geo.compounds import (
+from geo.query.compounds import (
     PLANNED_KIND_VALUES,
     BBox,
     beijing_today,
@@ -34,9 +34,9 @@ from geo.compounds import (
     layer_counts,
     map_options,
 )
-from geo.compounds import extent as compound_extent
-from geo.overlaps import MAX_PIECES, overlap_rows, overlaps_geojson, write_xlsx
-from geo.tiles import GEOJSON_LIMIT, LAYERS, crowded_zoom, layer_geojson, warm
+from geo.query.compounds import extent as compound_extent
+from geo.query.overlaps import MAX_PIECES, overlap_rows, overlaps_geojson, write_xlsx
+from geo.query.tiles import GEOJSON_LIMIT, LAYERS, crowded_zoom, layer_geojson, warm
 from maps.styles import web_styles
 from maps.webmap import STATIC_DIR, Basemap, first_zoom, render_page
 

@@ -1,0 +1,1 @@
+"""The command line (typer): titlemap db|demo|import|print|check|serve …"""

@@ -1,0 +1,1 @@
+"""Parcel checks: codes, areas, overlaps, gaps, conflicts, arrears."""

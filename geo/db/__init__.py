@@ -1,0 +1,1 @@
+"""The database: private cluster, engine, schema and migrations, data revisions, memo."""

@@ -1,0 +1,1 @@
+"""The demo county: a deterministic generator and its files."""

@@ -1,0 +1,1 @@
+"""OGC API – Features: collections, CRS, CQL2, items."""

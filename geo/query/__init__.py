@@ -1,0 +1,1 @@
+"""Queries for maps: compound filters and cards, tiles, overlaps, printed selections."""
