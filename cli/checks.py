@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from geo.checks.run import CheckSettings, crs_words
+from geo.checks.report import CheckSettings, crs_words
 from geo.core.settings import get_settings
 
 check_app = typer.Typer(help="宗地核查 / parcel checks", no_args_is_help=True)
@@ -82,7 +82,8 @@ def parcels(
 ) -> None:
     """核查全县宗地 / check every parcel of the county: codes, areas, overlaps, gaps, land beyond
     parcels, planned roads and green space, land premium, links."""
-    from geo.checks.run import run_parcel_checks, write_xlsx
+    from geo.checks.run import run_parcel_checks
+    from geo.checks.xlsx import write_xlsx
     from geo.db.engine import get_engine
 
     settings = _settings(area_tolerance, overlap_tolerance, gap_tolerance, gap_width,
@@ -137,7 +138,7 @@ def parcel(
     arrears_tolerance: ArrearsTolerance = DEFAULT.arrears_tolerance_yuan,
 ) -> None:
     """核查一宗地 / every check for one parcel, with pass or fail and the reason."""
-    from geo.checks.run import check_parcel
+    from geo.checks.parcel import check_parcel
     from geo.db.engine import get_engine
 
     settings = _settings(area_tolerance, overlap_tolerance, gap_tolerance, gap_width,

@@ -1,6 +1,6 @@
 """The one status palette for web and print (Okabe-Ito: safe for colour-blind readers)."""
 
-from geo.checks.run import CHECKS
+from geo.checks.report import CHECKS
 from geo.core.model import PLANNED_AREA_LABELS, STATUS_LABELS, LedgerStatus, PlannedAreaKind
 from geo.query.compounds import NOT_ON_LEDGER
 
@@ -84,7 +84,7 @@ PATTERN_PX = 8  # the side of one hatch tile, on screen
 
 def hatch_marks(hatch: str, size: int = PATTERN_PX) -> list[tuple[str, tuple[float, ...]]]:
     """The white marks of one hatch tile: ("line", x1, y1, x2, y2) or ("dot", x, y, r).
-    Drawn the same by the web map's canvas (titlemap.js) and the SVG pattern below."""
+    Drawn the same by the web map's canvas (titlemap/parcels.js) and the SVG pattern below."""
     mid, end = size / 2, float(size)
     marks = {
         "x": [("line", (0, 0, end, end)), ("line", (0, end, end, 0))],

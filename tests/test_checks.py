@@ -1,4 +1,4 @@
-"""Parcel checks (geo.checks.run) on real PostGIS, against data nobody on the team generated.
+"""Parcel checks (geo.checks) on real PostGIS, against data nobody on the team generated.
 
 Two databases of this module's own:
 - 手工县 (629902): a small grid of parcels typed as coordinates below, each problem planted
@@ -18,13 +18,10 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from sqlalchemy import Engine, text
 
 from geo import TitlemapError
-from geo.checks.run import (
-    CHECKS,
-    CheckSettings,
-    check_parcel,
-    run_parcel_checks,
-    write_xlsx,
-)
+from geo.checks.parcel import check_parcel
+from geo.checks.report import CHECKS, CheckSettings
+from geo.checks.run import run_parcel_checks
+from geo.checks.xlsx import write_xlsx
 from geo.core.codes import make_credit_code, parcel_code
 from geo.core.crs import reproject, to_projected, transformer
 from geo.db.engine import make_engine
@@ -464,11 +461,11 @@ def test_workers_beyond_the_cores_give_the_same_report(demo_engine, demo_report)
 
 
 def test_shares_hold_every_cluster_and_compound_once(demo_engine):
-    from geo.checks.run import _clusters, _Plan
+    from geo.checks.stages import Plan, cluster_stage
 
     with demo_engine.connect() as conn:
-        plan = _Plan("629901", GK, CheckSettings(), 1e10)
-        shares = _clusters(conn, plan, 3).shares
+        plan = Plan("629901", GK, CheckSettings(), 1e10)
+        shares = cluster_stage(conn, plan, 3).shares
         linked = set(conn.execute(text(
             "SELECT DISTINCT compound_id FROM compound_parcel WHERE county_code = '629901'"
         )).scalars())  # fmt: skip

@@ -13,7 +13,7 @@ def test_every_status_has_its_own_colour_and_label():
 
 
 def test_problem_pieces_have_their_own_colour_hatch_and_label():
-    from geo.checks.run import CHECKS
+    from geo.checks.report import CHECKS
     from maps.styles import (
         PIECE_COLOURS,
         PIECE_STYLES,
@@ -24,7 +24,7 @@ def test_problem_pieces_have_their_own_colour_hatch_and_label():
         web_styles,
     )
 
-    # every kind of piece geo.checks.run draws (overlaps, gaps, land beyond parcels, planned)
+    # every kind of piece geo.checks draws (overlaps, gaps, land beyond parcels, planned)
     assert set(PIECE_STYLES) == {"overlap", "gap", "beyond", "planned"} <= set(CHECKS)
     colours = [style["colour"] for style in PIECE_STYLES.values()]
     assert len(set(colours)) == len(colours) and PIECE_COLOURS == dict(

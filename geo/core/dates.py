@@ -17,7 +17,7 @@ import pandas as pd
 BEIJING_ZONE = "Asia/Shanghai"  # for SQL: AT TIME ZONE 'Asia/Shanghai'
 BEIJING = ZoneInfo(BEIJING_ZONE)
 
-# Excel counts days from 1899-12-30; serials 10 000–80 000 are 1927-05-18 to 2119-01-09, the
+# Excel counts days from 1899-12-30; serials 10 000–80 000 are 1927-05-18 to 2119-01-11, the
 # span a ledger's or a file's dates fall in. Outside it a number is a count, not a date.
 EXCEL_EPOCH = date(1899, 12, 30)
 EXCEL_SERIALS = (10_000, 80_000)

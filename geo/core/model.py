@@ -311,6 +311,9 @@ class LedgerEntry(Base):
             "units_transferred BETWEEN 0 AND units_first_registered",
             name="transferred_within_first",
         ),
+        # migration 0007; geo.ledger.rules.check_entry says the same in a clerk's words
+        CheckConstraint("closed_on >= opened_on", name="closed_after_opened"),  # NULL passes
+        CheckConstraint("closed_on IS NULL OR status = 'closed'", name="closed_on_only_closed"),
     )
 
 
@@ -386,3 +389,14 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (UniqueConstraint("county_code", "name"), _enum_check("role", Role))
+
+
+def copy_columns(table_name: str) -> list[str]:
+    """The columns a row of `table_name` is written with (COPY), in declaration order: all but
+    the serial id and those the server fills (updated_at, server defaults)."""
+    table = Base.metadata.tables[table_name]
+    return [
+        column.name
+        for column in table.columns
+        if column is not table.autoincrement_column and column.server_default is None
+    ]
