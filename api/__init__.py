@@ -1,1 +1,1 @@
-"""titlemap.api — the FastAPI app and the command line; uses geo and maps."""
+"""titlemap.api — the ways in over HTTP: the FastAPI app, routers, pages; uses geo and maps."""

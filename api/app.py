@@ -22,7 +22,8 @@ from api.routers import print as print_routes
 from geo.core.settings import Settings, get_settings
 from geo.db import revisions
 from geo.db.engine import get_engine, open_async_pool
-from geo.query.tiles import CACHE as TILE_CACHE
+from geo.db.memo import RevisionMemo
+from geo.query.tiles import TileCache
 
 DESCRIPTION = """
 titlemap 把小区、宗地与"登记难"化解台账关联在 PostGIS 中。
@@ -55,7 +56,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
     app.state.async_pool = None  # opened while serving (lifespan)
-    TILE_CACHE.max_bytes = settings.tile_cache_mb * 2**20
+    # Kept by the app, least recently used out first: check reports (api.routers.checks; a few,
+    # each large, keyed on its data revision) and static files as sent (api.routers.web).
+    app.state.check_reports = RevisionMemo(limit=4)
+    app.state.static_files = RevisionMemo(limit=64)
+    # the app's own tile cache (api.routers.tiles): two apps never share or resize one
+    app.state.tile_cache = TileCache(settings.tile_cache_mb * 2**20)
     app.include_router(tiles.router)  # first: routes are matched in order, tiles are many
     app.include_router(health.router)
     app.include_router(compounds.router)

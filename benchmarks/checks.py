@@ -48,11 +48,11 @@ import psycopg
 import shapely
 from sqlalchemy import make_url, text
 
+from geo import demo as demo_county
 from geo.checks.run import default_workers, run_parcel_checks
 from geo.db.cluster import LocalCluster
 from geo.db.engine import make_engine
 from geo.db.schema import upgrade
-from geo.demo import county as demo_county
 from geo.io.load import load_county
 
 PARCELS_PER_COMPOUND = 1.6  # roughly, the demo at 15 000 – 70 000 compounds; then corrected

@@ -42,11 +42,11 @@ from fastapi.responses import FileResponse
 from sqlalchemy import make_url, text
 
 from api.app import create_app
+from geo import demo as demo_county
 from geo.core.settings import Settings
 from geo.db.cluster import LocalCluster
 from geo.db.engine import make_engine
 from geo.db.schema import upgrade
-from geo.demo import county as demo_county
 from geo.io.load import load_county
 from maps.styles import STATUS_COLOURS
 from maps.webmap import Basemap, local_assets

@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from geo import demo as demo_county
 from geo.db.cluster import LocalCluster
 from geo.db.engine import make_engine
 from geo.db.schema import upgrade
-from geo.demo import county as demo_county
 from geo.io.load import load_county
 from geo.query.selection import select
 from maps.fonts import print_font

@@ -68,10 +68,13 @@ import psycopg
 from sqlalchemy import make_url, text
 
 from benchmarks.map import database, free_port
+from geo.core.rates import rate_sql
 from geo.db.cluster import LocalCluster
 from geo.db.engine import make_engine
+from geo.db.memo import memo_of
 from geo.query import tiles as geo_tiles
 from geo.query.compounds import status_labels_sql
+from geo.query.map_layers import MAP_LAYERS, layer_bounds
 
 REPO = Path(__file__).resolve().parent.parent
 COUNTY = "629901"
@@ -87,8 +90,7 @@ SELECT ST_AsMVT(t, 'compounds', 4096, 'geom') FROM (
            {status_labels_sql("e.status")} AS status_label,
            coalesce(e.deadline < current_date AND e.status <> 'closed', false) AS overdue,
            e.units_task, e.units_first_registered, e.units_transferred,
-           round(e.units_transferred::numeric / nullif(e.units_task, 0), 3)::float8
-               AS transfer_rate,
+           {rate_sql("e.units_transferred", "e.units_task")} AS transfer_rate,
            nullif(array_to_string(e.blockers, ','), '') AS blockers, e.lead_department,
            ST_AsMVTGeom(ST_Transform(ST_SetSRID(c.geom, 4326), 3857),
                         ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) AS geom
@@ -453,7 +455,7 @@ def measure_items(args, ours: Process, tipg: Process) -> list[dict]:
 def measure_simplify(engine) -> list[dict]:
     """Build time and bytes of low-zoom tiles of the large outlines, simplified or not."""
     with engine.connect() as conn:
-        box = geo_tiles.layer_bounds(conn, "townships", COUNTY)
+        box = layer_bounds(conn, "townships", COUNTY)
     lon, lat = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     rows = []
     for layer, zooms in (("townships", (9, 11, 13)), ("boundary", (9, 11, 13)),
@@ -464,7 +466,7 @@ def measure_simplify(engine) -> list[dict]:
             for label, below in (("plain", 0), ("simplified", geo_tiles.SIMPLIFY_BELOW_ZOOM)):
                 saved = geo_tiles.SIMPLIFY_BELOW_ZOOM
                 geo_tiles.SIMPLIFY_BELOW_ZOOM = below
-                geo_tiles._MEMO.clear()  # the tile queries are kept once made
+                memo_of(engine).clear()  # the tile queries are kept once made
                 try:
                     times, size = [], 0
                     with engine.connect() as conn:
@@ -473,7 +475,7 @@ def measure_simplify(engine) -> list[dict]:
                             break
                         for _ in range(5):
                             started = time.perf_counter()
-                            size = len(geo_tiles._detail_tile(conn, geo_tiles.LAYERS[layer], key))
+                            size = len(geo_tiles._detail_tile(conn, MAP_LAYERS[layer], key))
                             times.append(time.perf_counter() - started)
                 finally:
                     geo_tiles.SIMPLIFY_BELOW_ZOOM = saved

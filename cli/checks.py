@@ -9,18 +9,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.common import county_or_default, database, err, out
 from geo.checks.report import CheckSettings, crs_words
-from geo.core.settings import get_settings
 
 check_app = typer.Typer(help="宗地核查 / parcel checks", no_args_is_help=True)
 DEFAULT = CheckSettings()
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 AreaTolerance = Annotated[
     float, typer.Option("--area-tolerance", min=0, max=0.99, help="面积容差（比例，0.01 = 1%）")
@@ -84,14 +81,13 @@ def parcels(
     parcels, planned roads and green space, land premium, links."""
     from geo.checks.run import run_parcel_checks
     from geo.checks.xlsx import write_xlsx
-    from geo.db.engine import get_engine
 
     settings = _settings(area_tolerance, overlap_tolerance, gap_tolerance, gap_width,
                          beyond_tolerance, planned_tolerance, arrears_tolerance)  # fmt: skip
-    county = county or get_settings().county
+    county = county_or_default(county)
     started = time.perf_counter()
     with err.status(f"核查 {county} 的宗地 / checking the parcels of {county} …"):
-        with get_engine().connect() as conn:
+        with database().connect() as conn:
             report = run_parcel_checks(conn, county, settings, workers=workers)
     summary = report.summary()
     table = Table(
@@ -139,12 +135,11 @@ def parcel(
 ) -> None:
     """核查一宗地 / every check for one parcel, with pass or fail and the reason."""
     from geo.checks.parcel import check_parcel
-    from geo.db.engine import get_engine
 
     settings = _settings(area_tolerance, overlap_tolerance, gap_tolerance, gap_width,
                          beyond_tolerance, planned_tolerance, arrears_tolerance)  # fmt: skip
-    county = county or get_settings().county
-    with get_engine().connect() as conn:
+    county = county_or_default(county)
+    with database().connect() as conn:
         checked = check_parcel(conn, county, code.strip().upper(), settings)
     words = {"pass": "[green]通过[/]", "fail": "[bold red]不通过[/]", "skip": "[dim]不适用[/]"}
     table = Table("核查项", "结果", "原因", title=f"宗地 {escape(checked.code)}")

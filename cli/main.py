@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.common import county_or_default, database, err, out
 from geo import TitlemapError
 from geo.core.settings import get_settings
 
@@ -28,8 +28,6 @@ app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="用户与令牌 / users and tokens", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 DEMO_DEFAULTS = (150, 1)
@@ -86,10 +84,9 @@ def db_status() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """建立或升级数据库结构 / create or upgrade the schema (alembic)."""
-    from geo.db.engine import get_engine
     from geo.db.schema import current_revision, upgrade
 
-    engine = get_engine()
+    engine = database()
     upgrade(engine)
     out.print(f"数据库结构已是最新 / schema at revision {current_revision(engine)}")
 
@@ -113,12 +110,11 @@ def demo(
     ] = False,
 ) -> None:
     """生成并载入示例县 / generate (once) and load the demo county 示例县 (629901)."""
-    from geo.db.engine import get_engine
+    from geo import demo as demo_county
     from geo.db.schema import upgrade
-    from geo.demo import county as demo_county
     from geo.io.load import load_county
 
-    engine = get_engine()
+    engine = database()
     upgrade(engine)
     folder = demo_folder(compounds, seed)
     started = time.perf_counter()
@@ -159,11 +155,10 @@ def user_add(
     """添加用户并显示其令牌（只显示一次）/ add a user and print its token (shown once)."""
     from sqlalchemy.orm import Session
 
-    from geo.db.engine import get_engine
     from geo.ledger.users import add_user
 
-    with Session(get_engine(), expire_on_commit=False) as session:
-        user, token = add_user(session, county or get_settings().county, name, role)
+    with Session(database(), expire_on_commit=False) as session:
+        user, token = add_user(session, county_or_default(county), name, role)
         session.commit()
     out.print(f"已添加 / added {user.name} ({user.role}, {user.county_code})")
     out.print(f"令牌 / token: {token}")
@@ -186,15 +181,14 @@ def stats(
     """登记率表 / the registration-rate table against the year-end target."""
     from datetime import date
 
-    from geo.db.engine import get_engine
     from geo.ledger.stats import RATE_DEFINITIONS, rates, target
 
-    county = county or get_settings().county
+    county = county_or_default(county)
     try:
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise TitlemapError(f"日期应为 YYYY-MM-DD / date must be YYYY-MM-DD: {as_of}") from None
-    with get_engine().connect() as conn:
+    with database().connect() as conn:
         goal = target(conn, county)
         rows = rates(conn, county, by=by, as_of=day)
     title = f"登记率 / registration rates — {county}" + (f" 截至 {day}" if day else "")
@@ -284,13 +278,15 @@ def import_layer(
 ) -> None:
     """导入图层文件（GPKG/Shapefile zip/GeoJSON/DXF/CSV/界址点坐标 TXT）/ import a spatial file,
     all or nothing."""
-    from geo.db.engine import get_engine
     from geo.io.importer import import_file
 
+    settings = get_settings()
     with progress_bar() as progress:
-        report = import_file(get_engine(), path, county or get_settings().county, layer,
+        report = import_file(database(), path, county or settings.county, layer,
                              partial=partial, crs=crs, progress=progress, trust=trust,
-                             gcj02=gcj02, parameters=parameters)  # fmt: skip
+                             gcj02=gcj02, parameters=parameters,
+                             datum_parameters=settings.datum_parameters,
+                             helmert_convention=settings.helmert_convention)  # fmt: skip
     finish(report.lines(), report.committed)
 
 
@@ -307,12 +303,11 @@ def ledger_import(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查不写入 / check only")] = False,
 ) -> None:
     """导入化解台账表格 / import the ledger spreadsheet, all or nothing."""
-    from geo.db.engine import get_engine
     from geo.io.ledger_sheet import import_ledger
 
     with progress_bar() as progress:
         who = user or f"命令行 {getpass.getuser()}"
-        report = import_ledger(get_engine(), path, county or get_settings().county, who,
+        report = import_ledger(database(), path, county_or_default(county), who,
                                partial=partial, progress=progress, dry_run=dry_run)  # fmt: skip
     finish(report.lines(limit=50), report.ok or (dry_run and not report.refused))
 
@@ -324,12 +319,11 @@ def ledger_export(
     gbk: Annotated[bool, typer.Option("--gbk", help="CSV 用 GBK 编码 / GBK-encoded CSV")] = False,
 ) -> None:
     """导出化解台账（县里的表格样式）/ export the ledger in the county's layout."""
-    from geo.db.engine import get_engine
     from geo.io.ledger_sheet import export_ledger
 
     fmt = "csv" if path.suffix.lower() == ".csv" else "xlsx"
     with progress_bar() as progress:
-        written = export_ledger(get_engine(), county or get_settings().county, path, fmt,
+        written = export_ledger(database(), county_or_default(county), path, fmt,
                                 gbk=gbk, progress=progress)  # fmt: skip
     out.print(f"已导出 / written: {written}")
 
@@ -361,12 +355,11 @@ def export_layer(
 ) -> None:
     """导出小区或宗地 / export compounds or parcels: GeoPackage, GeoJSON (EPSG:4490) or the land
     office's boundary coordinate TXT (county GK zone)."""
-    from geo.db.engine import get_engine
     from geo.io.exports import export_layer as write_layer
 
     chosen = [c for value in codes or [] for c in value.replace("，", ",").split(",") if c.strip()]
     with progress_bar() as progress:
-        written = write_layer(get_engine(), county or get_settings().county, layer, path, fmt,
+        written = write_layer(database(), county_or_default(county), layer, path, fmt,
                               names=names, progress=progress, codes=chosen or None,
                               township=township, utf8=utf8)  # fmt: skip
     out.print(f"已导出 / written: {written}")

@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.common import county_or_default, database, err, out
 from geo import TitlemapError
-from geo.core.settings import get_settings
 
 print_app = typer.Typer(
     help="打印现场办公图与资料（PDF）/ print maps and visit packs for on-site offices",
     no_args_is_help=True,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 PlannedArea = Annotated[
     str | None,
@@ -67,16 +64,15 @@ def _target(path: Path | None, kind: str, day: date) -> Path:
 
 
 def _select(planned_area, township, bbox, compounds, county, on, limit=None):
-    from geo.db.engine import get_engine
     from geo.query.selection import MAX_COMPOUNDS, select
 
     items = [c for value in compounds or [] for c in value.replace("，", ",").split(",") if c]
-    engine = get_engine()
+    engine = database()
     conn = engine.connect()
     try:
         selection = select(
             conn,
-            county or get_settings().county,
+            county_or_default(county),
             planned_area=planned_area,
             township=township,
             bbox=bbox,

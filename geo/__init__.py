@@ -1,4 +1,4 @@
-"""titlemap.geo — the domain: model, database, CRS, demo county. Knows nothing of web or drawing."""
+"""titlemap.geo — the domain, its database, files and queries. Knows nothing of web or drawing."""
 
 
 class TitlemapError(Exception):

@@ -2,12 +2,12 @@
 
 The page holds no features, so it weighs the same for 150 compounds as for 100 000: folium
 builds the Leaflet map, its layers (as `titlemap.layer(kind, options)` calls), the layer
-control and the legend; `static/titlemap/titlemap.js` draws the compounds from vector tiles
-(`/api/tiles/compounds/{z}/{x}/{y}.pbf`), fetches the other layers as GeoJSON limited to the
-view, and builds the panels — search, filters, date, figures, the compound card. The
-parcel-check problem pieces (`/api/checks/parcels/pieces.geojson`) are a layer that is off at
-first and fetched when switched on; parcels answer clicks with a link to their page
-(`/parcels/{code}`), and the search box finds them by 宗地代码 (`/api/parcels?q=`).
+control and the legend; titlemap's scripts (`static/titlemap/`, see `SCRIPTS`) draw the
+compounds from vector tiles (`/api/tiles/compounds/{z}/{x}/{y}.pbf`), fetch the other layers
+as GeoJSON limited to the view, and build the panels — search, filters, date, figures, the
+compound card. The parcel-check problem pieces (`/api/checks/parcels/pieces.geojson`) are a
+layer that is off at first and fetched when switched on; parcels answer clicks with a link to
+their page (`/parcels/{code}`), and the search box finds them by 宗地代码 (`/api/parcels?q=`).
 
 Everything the page loads is served by the app: Leaflet is vendored under `static/vendor/`
 and assigned to this map instance (`m.default_js` / `m.default_css`), never folium's CDN
@@ -49,6 +49,9 @@ from maps.styles import (
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_URL = "/static"
+# titlemap's own scripts under static/titlemap/, in the page's order: each uses what the
+# earlier ones put on the one `titlemap` namespace (core.js says what each holds).
+SCRIPTS = ("core", "layers", "parcels", "card", "filters", "charts", "main")
 PARCELS_FROM_ZOOM = 15  # parcels are drawn from this zoom level on
 PINS_BELOW_ZOOM = 16  # problem pieces get a pin below this zoom (a few m² vanish otherwise)
 PROBLEMS_TITLE = "宗地核查问题 / parcel check problems"
@@ -132,7 +135,7 @@ def local_assets() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     js = [
         ("leaflet", static_url("vendor/leaflet/leaflet.js")),
         ("titlemap_mvt", static_url("titlemap/mvt.js")),
-        ("titlemap", static_url("titlemap/titlemap.js")),
+        *((f"titlemap_{name}", static_url(f"titlemap/{name}.js")) for name in SCRIPTS),
     ]
     css = [
         ("leaflet_css", static_url("vendor/leaflet/leaflet.css")),
@@ -160,7 +163,7 @@ class _Call(MacroElement):
 
 
 class TitlemapLayer(Layer):
-    """A layer made by titlemap.js (`kind`: compounds, geojson, empty), in the layer control."""
+    """A layer made by titlemap.layer (`kind`: compounds, geojson, empty), in the layer control."""
 
     _template = Template(
         """

@@ -12,7 +12,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -20,10 +21,10 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, make_url
 
+from geo import demo as demo_county
 from geo.db.cluster import LocalCluster
 from geo.db.engine import make_engine
 from geo.db.schema import upgrade
-from geo.demo import county as demo_county
 from geo.io.load import load_county
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,6 +81,24 @@ def engine(cluster: LocalCluster, demo: demo_county.DemoCounty) -> Iterator[Engi
     load_county(db_engine, demo, replace=True)
     yield db_engine
     db_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_database(new_database, demo) -> Callable[[str], AbstractContextManager[Engine]]:
+    """`with demo_database(name) as engine:` a database of its own, schema at head, the demo
+    county loaded: for tests that edit what other tests read."""
+
+    @contextmanager
+    def loaded(name: str) -> Iterator[Engine]:
+        db_engine = make_engine(new_database(name))
+        upgrade(db_engine)
+        load_county(db_engine, demo)
+        try:
+            yield db_engine
+        finally:
+            db_engine.dispose()
+
+    return loaded
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:

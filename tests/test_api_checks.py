@@ -193,9 +193,46 @@ def test_hostile_names_are_escaped(hand_client):
     client, hand = hand_client
     page = client.get(f"/parcels/{hand.parcels['O1']}").text
     assert "<script" not in page and "&lt;script&gt;" in page
-    assert "&amp;" in page and "&quot;小区&quot;" in page
+    assert "&amp;" in page and "&#34;小区&#34;" in page
     search = client.get("/parcels", params={"code": '"><script>x</script>'})
     assert search.status_code == 404 and "<script" not in search.text
+    assert 'value="&#34;&gt;&lt;SCRIPT&gt;X&lt;/SCRIPT&gt;"' in search.text  # the box keeps it
+
+
+HOSTILE = "<script>alert(1)</script>\"'&"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;&amp;"
+
+
+def test_hostile_land_use_and_compound_name_are_shown_as_text(hand_db, hand_client):
+    """What the database holds reaches the parcel page only as text: the land use in the
+    figures, the compound's name in the figures and in the drawing's tooltip."""
+    engine, hand, _ = hand_db
+    client, _ = hand_client
+    change = "UPDATE parcel SET land_use = :u WHERE county_code = :c AND code = :p"
+    with engine.begin() as conn:
+        conn.execute(text(change), {"u": HOSTILE, "c": HAND, "p": hand.parcels["O1"]})
+    try:
+        page = client.get(f"/parcels/{hand.parcels['O1']}").text
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(change), {"u": "0701", "c": HAND, "p": hand.parcels["O1"]})
+    assert "<script" not in page and f"<td>{ESCAPED}</td>" in page  # 地类
+    name = "&lt;script&gt;alert(&#34;宗地&#34;)&lt;/script&gt;花园 &amp; &#34;小区&#34;"
+    assert f'<span class="code">{hand.compounds["O"]}</span> {name}' in page
+    assert f"<title>{hand.compounds['O']} {name}</title>" in page
+
+
+def test_parcel_page_keeps_its_layout(client, report):
+    """The page's frame: Chinese, its own CSS, the search box and the county's xlsx."""
+    code = report["problems"][0]["parcel"]
+    page = client.get(f"/parcels/{code}").text
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="zh-CN">' in page
+    assert f"<title>宗地核查 {code}</title>" in page and ".badge{" in page
+    assert f'<input type="text" name="code" value="{code}"' in page
+    assert 'href="/api/checks/parcels.xlsx?county=629901">全县问题清单（xlsx）</a>' in page
+    for heading in ("宗地信息", "核查结果", "相邻宗地", "核查依据"):
+        assert f"<h2>{heading}</h2>" in page
+    assert '<p class="legend"><span><i style="background:#4a90d9"></i>本宗地</span>' in page
 
 
 def test_handmade_pages_say_why(hand_client):

@@ -1,11 +1,14 @@
 """/api/ledger: reading with history, edits with roles and versions, closing rules."""
 
+from datetime import date, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from geo.core.dates import cn_date
 from geo.core.settings import Settings
 from geo.ledger.users import add_user
 
@@ -132,3 +135,48 @@ def test_closing_needs_every_unit_or_a_reason(client, tokens, demo):
     body = closed.json()
     assert body["status"] == "closed" and body["closed_on"]
     assert body["history"][-1]["action"] == "close"
+
+
+def _refused_unchanged(client, tokens, code: str, changes: dict) -> str:
+    """PATCH `changes`; assert a 422 of one line and the entry and its history as they were."""
+    before = client.get(f"/api/ledger/{code}").json()
+    response = client.patch(
+        f"/api/ledger/{code}",
+        json={"version": before["version"], "changes": changes},
+        headers=auth(tokens["editor"]),
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail
+    assert client.get(f"/api/ledger/{code}").json() == before
+    return detail
+
+
+def test_a_closing_date_before_the_opening_date_is_refused(client, tokens, demo):
+    """The sheet refused this long ago; the API accepted it until the rules became one."""
+    row = demo.ledger[demo.ledger.status == "closed"].iloc[0]
+    early = row.opened_on - timedelta(days=1)
+    detail = _refused_unchanged(client, tokens, row.compound_code, {"closed_on": str(early)})
+    assert detail == (  # word for word what the sheet says (test_ledger_sheet)
+        f"销号日期 {cn_date(early)} 早于挂账日期 {cn_date(row.opened_on)} / closed before it "
+        "was opened"
+    )
+    later = row.closed_on + timedelta(days=1)
+    detail = _refused_unchanged(client, tokens, row.compound_code, {"opened_on": str(later)})
+    assert "早于挂账日期" in detail
+
+
+def test_a_closing_date_on_an_open_entry_is_refused(client, tokens, open_entry):
+    detail = _refused_unchanged(client, tokens, open_entry, {"closed_on": "2026-11-30"})
+    assert detail == (
+        "填了销号日期 2026年11月30日，但化解状态不是已销号 / a closing date on an entry that is "
+        "not closed"
+    )
+
+
+def test_the_ledger_defaults_to_beijings_today(client, monkeypatch):
+    """Before 08:00 Beijing the UTC day is yesterday: the ledger is as of Beijing's day."""
+    import api.routers.ledger as ledger_router
+
+    monkeypatch.setattr(ledger_router, "today", lambda: date(2031, 1, 2))
+    assert client.get("/api/ledger").json()["as_of"] == "2031-01-02"

@@ -20,7 +20,10 @@ from geo import TitlemapError
 from geo.db.engine import make_engine
 from geo.db.schema import upgrade
 from geo.io.load import load_county
-from geo.ogc.features import COLLECTIONS, Params, cql2_sql, parse_crs
+from geo.ogc.collections import COLLECTIONS
+from geo.ogc.cql2 import cql2_sql
+from geo.ogc.crs import parse_crs
+from geo.ogc.params import Params
 from geo.query.overlaps import overlap_rows
 from tests.conftest import Server
 
@@ -480,11 +483,72 @@ def test_html_by_accept_or_f_escapes_names_and_loads_no_script(client, every):
         assert r.headers["content-type"].startswith("text/html")
         assert "<script" not in r.text.lower(), r.url  # no scripts at all, so none injected
         assert 'lang="zh-CN"' in r.text
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;花园" in pages[5].text
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;花园" in pages[5].text
     assert "&lt;script&gt;" in pages[6].text and "<svg" in pages[6].text
     assert "下一页" in pages[5].text  # the page links on
     assert client.get("/ogc", params={"f": "xml"}).status_code == 400
     assert client.get("/ogc", headers={"Accept": "application/json"}).json()["links"]
+
+
+HOSTILE = "<script>alert(1)</script>\"'&"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;&amp;"
+
+
+def test_hostile_developer_and_land_use_are_shown_as_text(client, db):
+    """A developer's name and a parcel's land use from the database, on the items pages and
+    the item pages, are text: escaped, never markup."""
+    with db.begin() as conn:
+        developer, name, compound = conn.execute(text(
+            "SELECT d.id, d.name, min(c.code) FROM developer d JOIN compound c "
+            "ON c.developer_id = d.id WHERE d.county_code = :c GROUP BY d.id ORDER BY d.id "
+            "LIMIT 1"), {"c": COUNTY}).one()  # fmt: skip
+        parcel, land_use = conn.execute(text(
+            "SELECT code, land_use FROM parcel WHERE county_code = :c ORDER BY code LIMIT 1"),
+            {"c": COUNTY}).one()  # fmt: skip
+        conn.execute(text("UPDATE developer SET name = :n WHERE id = :i"),
+                     {"n": HOSTILE, "i": developer})  # fmt: skip
+        conn.execute(text("UPDATE parcel SET land_use = :u WHERE county_code = :c AND code = :p"),
+                     {"u": HOSTILE, "c": COUNTY, "p": parcel})  # fmt: skip
+    quoted = HOSTILE.replace("'", "''")  # a CQL2 string doubles its quotes
+    try:
+        html = {"f": "html"}
+        pages = [
+            client.get(ITEMS, params=html | {"limit": 10000}),
+            client.get(f"{ITEMS}/{compound}", params=html),
+            client.get("/ogc/collections/parcels/items", params=html | {"limit": 10000}),
+            client.get(f"/ogc/collections/parcels/items/{parcel}", params=html),
+            client.get(ITEMS, params=html | {"filter": f"developer = '{quoted}'"}),
+        ]
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("UPDATE developer SET name = :n WHERE id = :i"),
+                         {"n": name, "i": developer})  # fmt: skip
+            conn.execute(
+                text("UPDATE parcel SET land_use = :u WHERE county_code = :c AND code = :p"),
+                {"u": land_use, "c": COUNTY, "p": parcel},
+            )
+    for r in pages:
+        assert r.status_code == 200, r.url
+        assert "<script" not in r.text.lower(), r.url
+    for r in pages[:4]:
+        assert f"<td>{ESCAPED}</td>" in r.text, r.url
+    assert compound in pages[4].text and "共 " in pages[4].text  # found by the hostile name
+
+
+def test_landing_page_as_html_names_the_service_and_links_on(client):
+    r = client.get("/ogc", params={"f": "html"})
+    assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.headers["vary"] == "Accept"
+    page = r.text
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="zh-CN">' in page
+    assert "<h1>titlemap 登记难化解一张图 — OGC API Features</h1>" in page
+    assert "小区、宗地、规划片区、留言投诉及重叠分析" in page and "svg{border" in page
+    assert '<nav><a href="http://testserver/ogc?f=html">OGC API</a></nav>' in page
+    for href, title in (("/ogc/conformance", "符合的标准 / conformance"),
+                        ("/ogc/collections", "数据集合 / collections"),
+                        ("/openapi.json", "接口定义 / API definition")):  # fmt: skip
+        assert f'<a href="http://testserver{href}">{title}</a>' in page
+    assert '<a href="http://testserver/ogc?f=json">http://testserver/ogc?f=json</a>' in page
 
 
 def test_county_is_carried_and_an_unknown_one_is_404(client):

@@ -87,7 +87,7 @@ def test_every_overlap_matches_an_independent_computation(everything, expected):
 
 
 def test_partial_overlaps_are_there_not_only_whole_compounds(expected):
-    # planned roads and green space cut compounds (geo.demo.county plants about ten)
+    # planned roads and green space cut compounds (geo.demo plants about ten)
     cut = {k for k, (overlap, whole, kind) in expected.items() if overlap < whole - 1}
     kinds = {expected[k][2] for k in cut}
     assert len(cut) >= 8
@@ -122,7 +122,7 @@ def test_kind_and_status_filters(client, everything):
     got = [f["properties"] for f in response.json()["features"]]
     assert all(f["geometry"] is None for f in response.json()["features"])
     assert got == wanted
-    assert len(got) >= 5  # 城东片区 is mostly stuck (geo.demo.county)
+    assert len(got) >= 5  # 城东片区 is mostly stuck (geo.demo)
 
 
 def test_bbox_keeps_the_compounds_in_the_box(client, everything):

@@ -2,6 +2,7 @@
 edit (ledger, geometry, parcels) show at once."""
 
 import re
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -16,11 +17,15 @@ from api.app import create_app
 from geo.core.model import Compound, LedgerEntry
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
+from geo.db.memo import memo_of
 from geo.db.schema import upgrade
+from geo.io.exports import layer_frame
 from geo.io.load import load_county
 from geo.ledger.rules import update_entry
+from geo.ledger.stats import rates
 from geo.query import tiles as geo_tiles
-from geo.query.compounds import data_version
+from geo.query.compounds import data_version, extent
+from geo.query.map_layers import MAP_LAYERS, layer_bounds
 from tests.test_web_map import decode_mvt
 
 COUNTY = "629901"
@@ -143,18 +148,19 @@ def test_an_unchanged_tile_is_answered_304_without_building_it(client, db):
     assert zipped.headers["content-encoding"] == "gzip"
     assert zipped.headers["etag"] == etag[:-1] + '-gz"'  # another representation
     assert zipped.content == first.content
-    geo_tiles.CACHE.clear()
+    cache = client.app.state.tile_cache
+    cache.clear()
     for tag in (etag, zipped.headers["etag"], f'"x", W/{etag}'):
         again = client.get(url, headers={"If-None-Match": tag})
         assert again.status_code == 304
         assert again.content == b""
         assert again.headers["etag"] == etag
-    assert len(geo_tiles.CACHE) == 0  # nothing was built for the 304s
+    assert len(cache) == 0  # nothing was built for the 304s
     plain = {"Accept-Encoding": "identity"}
     assert client.get(url, headers={"If-None-Match": '"other"'} | plain).status_code == 200
-    assert len(geo_tiles.CACHE) == 1  # built once and kept …
+    assert len(cache) == 1  # built once and kept …
     assert client.get(url, headers=plain).content == first.content  # … and served from there
-    assert len(geo_tiles.CACHE) == 1
+    assert len(cache) == 1
     stalled = client.get(url, params={"status": "stalled"})
     assert stalled.headers["etag"] != etag  # another filter, another tile
 
@@ -182,6 +188,43 @@ def test_a_ledger_edit_changes_the_etag_and_shows_at_once(client, db):
     assert {c: f["status"] for c, f in changed.items() if c != code} == {
         c: f["status"] for c, f in features.items() if c != code
     }
+
+
+def _number(value) -> float:
+    """An MVT value decoded by decode_mvt: doubles (and floats) come as their raw bytes."""
+    if isinstance(value, bytes):
+        return struct.unpack("<d" if len(value) == 8 else "<f", value)[0]
+    return value
+
+
+def test_a_rate_is_rounded_alike_in_tiles_lists_cards_exports_and_stats(client, db):
+    """One rounding (geo.core.rates): 1 of 7 units transferred is 0.1429 everywhere — the
+    tiles used to say 0.143."""
+    x, y = town_tile(db)
+    url = f"/tiles/compounds/{Z}/{x}/{y}.mvt"
+    shown = decode_mvt(client.get(url).content)["compounds"]
+    code = min(f["code"] for f in shown if f["status"] != "not_on_ledger")
+    with Session(db) as session:
+        entry = session.scalars(
+            select(LedgerEntry).join(Compound).where(Compound.code == code)
+        ).one()
+        sevenths = {"units_task": 7, "units_first_registered": 3, "units_transferred": 1}
+        update_entry(session, entry, sevenths, "test-tiles", note="rate test")
+        session.commit()
+    expected = 0.1429
+    tile = {f["code"]: f for f in decode_mvt(client.get(url).content)["compounds"]}
+    assert _number(tile[code]["transfer_rate"]) == expected
+    listed = client.get("/api/compounds", params={"code": code}).json()["features"]
+    assert listed[0]["properties"]["transfer_rate"] == expected
+    assert listed[0]["properties"]["first_rate"] == 0.4286
+    assert client.get(f"/api/compounds/{code}/card").json()["ledger"]["transfer_rate"] == expected
+    items = client.get("/ogc/collections/compounds/items", params={"code": code, "f": "json"})
+    assert items.json()["features"][0]["properties"]["transfer_rate"] == expected
+    exported = layer_frame(db, COUNTY, "compounds", "en", codes=[code])
+    assert exported["transfer_rate"].iloc[0] == expected
+    with db.connect() as conn:
+        (row,) = [r for r in rates(conn, COUNTY, by="compound") if r["key"] == code]
+    assert row["transfer_rate"] == expected
 
 
 def test_a_geometry_edited_in_place_shows_at_once(client, db):
@@ -231,7 +274,7 @@ def test_every_drawn_table_bumps_the_revision_once_per_statement(client, db):
 
 def test_tilejson_describes_the_layer_and_its_tiles(client, db):
     listing = client.get("/tiles").json()
-    assert [layer["id"] for layer in listing["layers"]] == list(geo_tiles.LAYERS)
+    assert [layer["id"] for layer in listing["layers"]] == list(MAP_LAYERS)
     body = client.get("/tiles/compounds.json", params={"status": "stalled"}).json()
     assert body["tilejson"] == "3.0.0"
     (url,) = body["tiles"]
@@ -262,6 +305,30 @@ def test_tilejson_describes_the_layer_and_its_tiles(client, db):
     assert client.get("/tiles/lakes.json").status_code == 404
     assert client.get("/tiles/compounds.json", params={"county": "999999"}).status_code == 404
     assert client.get("/tiles/compounds/3/9/0.mvt").status_code == 422
+
+
+def test_figures_worked_out_once_are_kept_in_the_engines_memo(client, db):
+    """Extents, bounds, the county and OGC extents live in the engine's memo (geo.db.memo)
+    under (purpose, county, revision): another engine, another memo."""
+    memo = memo_of(db)
+    memo.clear()
+    x, y = town_tile(db)
+    assert client.get(f"/tiles/compounds/{Z}/{x}/{y}.mvt").status_code == 200
+    assert client.get("/tiles/parcels.json").status_code == 200
+    assert client.get("/ogc/collections", params={"f": "json"}).status_code == 200
+    with db.connect() as conn:
+        current = data_version(conn, COUNTY)[0]
+        assert memo.get(("extent", COUNTY, current)) == extent(conn, COUNTY)
+        assert memo.get(("layer bounds", COUNTY, current, "parcel")) == layer_bounds(
+            conn, "parcels", COUNTY
+        )
+    assert memo.get(("county", COUNTY, current)).code == COUNTY
+    assert set(memo.get(("ogc extents", COUNTY, current))) >= {"compounds", "parcels"}
+    other = make_engine(db.url.render_as_string(hide_password=False))
+    try:
+        assert len(memo_of(other)) == 0
+    finally:
+        other.dispose()
 
 
 def test_the_cache_drops_the_least_recently_used_beyond_its_budget():
@@ -463,14 +530,11 @@ def test_tile_cache_size_is_a_setting(db):
     cached = TestClient(create_app(Settings(), db))
     path = "/tiles/compounds/14/{}/{}.mvt".format(*geo_tiles.tile_of(104.1, 35.85, 14))
     kept = cached.get(path)
-    assert kept.status_code == 200 and geo_tiles.CACHE.max_bytes == 64 * 2**20
-    try:
-        building = TestClient(create_app(Settings(tile_cache_mb=0), db))
-        assert geo_tiles.CACHE.max_bytes == 0
-        before = geo_tiles.CACHE.size
-        again = building.get(path, headers={"Accept-Encoding": "identity"})
-        assert again.status_code == 200 and geo_tiles.CACHE.size <= before
-        assert again.headers["etag"] == kept.headers["etag"].replace("-gz", "")
-    finally:
-        create_app(Settings(), db)
-    assert geo_tiles.CACHE.max_bytes == 64 * 2**20
+    assert kept.status_code == 200 and cached.app.state.tile_cache.max_bytes == 64 * 2**20
+    building = TestClient(create_app(Settings(tile_cache_mb=0), db))
+    assert building.app.state.tile_cache.max_bytes == 0
+    again = building.get(path, headers={"Accept-Encoding": "identity"})
+    assert again.status_code == 200 and len(building.app.state.tile_cache) == 0
+    assert again.headers["etag"] == kept.headers["etag"].replace("-gz", "")
+    # each app has its own cache: making the second one left the first's alone
+    assert cached.app.state.tile_cache.max_bytes == 64 * 2**20 and len(cached.app.state.tile_cache)

@@ -28,8 +28,9 @@ from geo.db.schema import upgrade
 from geo.io.boundary_txt import parse
 from geo.io.exports import export_layer
 from geo.io.importer import import_file
-from geo.io.layers import ImportOptions, read_layer
+from geo.io.layers import read_layer
 from geo.io.load import load_county
+from geo.io.registry import ImportOptions
 from geo.ledger.users import add_user
 from tests.conftest import run_cli
 
@@ -458,6 +459,22 @@ def test_api_takes_trust_and_parameters(db, client, editor, tmp_path):
     assert "TITLEMAP_DATUM_PARAMETERS" in send().json()["detail"]
     given = send(parameters="-12.345,85.678,33.210,0.456,-1.234,2.567,-3.21")
     assert given.status_code == 200 and given.json()["added"] == 1
+
+
+def test_api_passes_the_countys_parameters_from_its_settings(db, editor, tmp_path):
+    """The importer reads no settings: the API hands it TITLEMAP_DATUM_PARAMETERS."""
+    setting = "xian80=-12.345,85.678,33.210,0.456,-1.234,2.567,-3.21"
+    county_client = TestClient(create_app(Settings(datum_parameters=setting), db))
+    xian = SAMPLES / "宗地界址点_西安80_无转换参数_GBK.txt"
+    path = tmp_path / "county.txt"
+    path.write_bytes(xian.read_bytes().replace(b"GB00006", b"GB00015"))
+    with path.open("rb") as handle:
+        answer = county_client.post(
+            "/api/imports", headers=editor, data={"layer": "parcels"},
+            files={"file": ("西安80.txt", handle, "text/plain")},
+        )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert "TITLEMAP_DATUM_PARAMETERS" in " ".join(answer.json()["notes"])
 
 
 def test_six_degree_zone_and_a_zip_with_a_readme(db, tmp_path):

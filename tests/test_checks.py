@@ -26,7 +26,7 @@ from geo.core.codes import make_credit_code, parcel_code
 from geo.core.crs import reproject, to_projected, transformer
 from geo.db.engine import make_engine
 from geo.db.schema import upgrade
-from geo.io.load import ewkb, load_county
+from geo.io.load import ewkb
 
 HAND = "629902"
 GK = 4544  # CGCS2000 3-degree zone 35, where 手工县 (104.2°E) lies
@@ -345,12 +345,9 @@ def test_one_parcel_explains_passes_too(handmade):
 
 
 @pytest.fixture(scope="module")
-def demo_engine(new_database, demo) -> Engine:
-    engine = make_engine(new_database("titlemap_checks_demo"))
-    upgrade(engine)
-    load_county(engine, demo)
-    yield engine
-    engine.dispose()
+def demo_engine(demo_database):
+    with demo_database("titlemap_checks_demo") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")
@@ -406,7 +403,7 @@ def oracle(demo) -> dict[str, set]:
 def test_demo_planted_problems_match_the_docstring_counts(demo, demo_report):
     found = {check: {p.parcel or p.compound for p in demo_report.problems if p.check == check}
              for check in CHECKS}  # fmt: skip
-    # geo/demo/county.py: at n=150, seed 1 — 4 compounds with no parcel, 4 beyond their parcels, 3
+    # geo/demo/__init__.py: at n=150, seed 1 — 4 compounds with no parcel, 4 beyond their parcels, 3
     # overlapping pairs, 9 parcels with a wrong recorded area, 2 parcels with no compound.
     assert len(found["compound_no_parcel"]) == 4
     assert len(found["beyond"]) == 4

@@ -16,9 +16,6 @@ from sqlalchemy import text
 
 from geo import TitlemapError
 from geo.core.crs import CGCS2000_GEOD
-from geo.core.settings import get_settings
-from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.io.datums import (
     BEIJING54,
     XIAN80,
@@ -33,7 +30,6 @@ from geo.io.datums import (
     wgs84_to_gcj02,
 )
 from geo.io.importer import import_file
-from geo.io.load import load_county
 
 COUNTY = "629901"
 TO_GK = Transformer.from_crs(4490, 4544, always_xy=True)
@@ -137,12 +133,9 @@ def test_helmert_pipeline_matches_pyproj_towgs84(datum, ellipsoid):
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo):
-    engine = make_engine(new_database("datums"))
-    upgrade(engine)
-    load_county(engine, demo)
-    yield engine
-    engine.dispose()
+def db(demo_database):
+    with demo_database("datums") as engine:
+        yield engine
 
 
 def count(engine, table: str) -> int:
@@ -187,18 +180,15 @@ def test_xian80_geopackage_needs_parameters_and_then_lands_where_pyproj_says(db,
     assert gk(stored(db, "compound", "X80-GPKG")).hausdorff_distance(gk(expected)) < 0.001
 
 
-def test_county_parameters_come_from_the_setting(db, tmp_path, monkeypatch):
+def test_county_parameters_come_from_the_caller(db, tmp_path):
+    """The CLI and the API pass the setting TITLEMAP_DATUM_PARAMETERS in; the importer reads
+    no settings of its own."""
     path, expected = xian_gpkg(tmp_path / "xian.gpkg")
     frame = gpd.read_file(path)
     frame["code"] = ["X80-SETTING"]
     pyogrio.write_dataframe(frame, path, driver="GPKG")
-    monkeypatch.setenv("TITLEMAP_DATUM_PARAMETERS", "xian80=" + ",".join(map(str, PARAMETERS)))
-    get_settings.cache_clear()
-    try:
-        report = import_file(db, path, COUNTY, "compounds")
-    finally:
-        monkeypatch.delenv("TITLEMAP_DATUM_PARAMETERS")
-        get_settings.cache_clear()
+    setting = "xian80=" + ",".join(map(str, PARAMETERS))
+    report = import_file(db, path, COUNTY, "compounds", datum_parameters=setting)
     assert report.committed and "TITLEMAP_DATUM_PARAMETERS" in report.crs_note
     assert gk(stored(db, "compound", "X80-SETTING")).hausdorff_distance(gk(expected)) < 0.001
 

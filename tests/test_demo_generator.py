@@ -15,10 +15,10 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 from openpyxl import load_workbook
 
+from geo import demo
 from geo.core.codes import PARCEL_CODE_RE, is_valid_credit_code
 from geo.core.crs import transformer
 from geo.core.model import BLOCKER_LEAD, Blocker, LedgerStatus, PlannedAreaKind
-from geo.demo import county as demo
 
 N = 150
 

@@ -13,21 +13,15 @@ import shapely
 from fastapi.testclient import TestClient
 
 from geo.core.model import STATUS_LABELS, LedgerStatus
-from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.io.exports import COMPOUND_FIELDS, export_layer
-from geo.io.load import load_county
 
 COUNTY = "629901"
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo):
-    engine = make_engine(new_database("exports_tests"))
-    upgrade(engine)
-    load_county(engine, demo)
-    yield engine
-    engine.dispose()
+def db(demo_database):
+    with demo_database("exports_tests") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

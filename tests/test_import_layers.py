@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,13 +28,14 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo import TitlemapError
+from geo import demo as demo_county
+from geo.core.codes import check_parcel_code
+from geo.core.dates import EXCEL_SERIALS, parse_date
+from geo.core.geometry import validity_words
 from geo.core.settings import Settings
-from geo.db.engine import make_engine
-from geo.db.schema import upgrade
-from geo.demo import county as demo_county
+from geo.io.archive import Limits, check_zip
+from geo.io.crs_guess import classify
 from geo.io.importer import import_file
-from geo.io.layers import Limits, check_zip, classify
-from geo.io.load import load_county
 from geo.ledger.users import add_user
 
 pytestmark = pytest.mark.filterwarnings("ignore:'crs' was not provided")
@@ -48,12 +50,9 @@ TABLES = ("county", "township", "context_feature", "developer", "compound", "par
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo):
-    engine = make_engine(new_database("import_layers"))
-    upgrade(engine)
-    load_county(engine, demo)
-    yield engine
-    engine.dispose()
+def db(demo_database):
+    with demo_database("import_layers") as engine:
+        yield engine
 
 
 def snapshot(engine) -> dict:
@@ -462,13 +461,80 @@ def test_missing_code_unknown_reference_and_bad_values_are_refused(db, tmp_path)
     assert snapshot(db) == before
 
 
+def test_parcel_codes_the_checks_would_flag_are_refused_alike(db, tmp_path):
+    """Drift: the import's own pattern took GA (state ownership with a collective-only kind)
+    and sequence 00000, which the parcel checks then flagged; now both use geo.core.codes."""
+    before = snapshot(db)
+    codes = ["629901001001GA00001", "629901001001GB00000"]
+    geoms = [lonlat_square(-3000 + 200 * k, -6400) for k in range(2)]
+    path = write_gpkg(tmp_path / "codes.gpkg", {"宗地代码": codes}, geoms)
+    report = import_file(db, path, COUNTY, "parcels")
+    assert not report.committed and len(report.refused) == 2, report.lines()
+    for (_, why), code in zip(report.refused, codes, strict=True):
+        failures = check_parcel_code(code, COUNTY)
+        assert failures and all(f.zh in why for f in failures), why
+    assert snapshot(db) == before
+
+
+def compound_geojson(path: Path, rows: list[dict]) -> Path:
+    """Compounds as literal GeoJSON (numbers stay numbers), 150 m apart north of the centre."""
+    features = [
+        {"type": "Feature", "properties": row,
+         "geometry": json.loads(shapely.to_geojson(lonlat_square(-6000 + 150 * k, 6200)))}
+        for k, row in enumerate(rows)
+    ]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
+    return path
+
+
+def test_excel_serial_days_are_read_as_parse_date_reads_them(db, tmp_path):
+    """Drift: the import took serials in 10 001–79 999 and the ledger sheet 20 000–80 000;
+    both now read dates by geo.core.dates.parse_date. A .dbf's 20240501 stays a date."""
+    serials = [EXCEL_SERIALS[0], 15_000, 19_999, 45_000]
+    rows = [{"code": f"XL-{k}", "name": f"序列日期{k}", "销售日期": serial}
+            for k, serial in enumerate(serials)]  # fmt: skip
+    rows.append({"code": "XL-D", "name": "数字日期", "销售日期": 20240501})
+    report = import_file(db, compound_geojson(tmp_path / "serials.geojson", rows), COUNTY,
+                         "compounds")  # fmt: skip
+    assert report.committed and report.ok, report.lines()
+    with db.connect() as conn:
+        stored = dict(conn.execute(text(
+            "SELECT code, sold_on FROM compound WHERE code LIKE 'XL-%'")).all())  # fmt: skip
+    assert [stored[f"XL-{k}"] for k in range(len(serials))] == [parse_date(s) for s in serials]
+    assert stored["XL-D"] == date(2024, 5, 1)
+
+
+def test_an_unrepairable_bow_tie_is_refused_in_the_checks_words(db, tmp_path):
+    """Drift: the import's refusal gave GEOS's English only and its repairs its own words;
+    both now say what geo.core.geometry.validity_words says (as the parcel checks do)."""
+    before = snapshot(db)
+    x, y = gk(*CENTRE)
+    x, y = x - 4000, y + 6000
+    folded = Polygon([(x, y), (x + 100, y + 100), (x + 200, y), (x + 100, y + 100), (x, y)])
+    hole = Polygon([(x, y + 300), (x + 100, y + 300), (x + 100, y + 400), (x, y + 400)],
+                   [[(x + 200, y + 300), (x + 250, y + 300), (x + 250, y + 350),
+                     (x + 200, y + 350)]])  # fmt: skip
+    path = write_gpkg(tmp_path / "shapes.gpkg",
+                      {"code": ["FOLD-1", "HOLE-1"], "name": ["折叠", "外洞"]}, [folded, hole],
+                      4544)  # fmt: skip
+    report = import_file(db, path, COUNTY, "compounds")
+    assert refused_ids(report) == ["FOLD-1"] and not report.committed, report.lines()
+    words = validity_words(shapely.is_valid_reason(folded)).split(" / ")[0]
+    assert words == "自相交" and f"{words} / Self-intersection" in report.refused[0][1]
+    assert report.repaired[0][0] == "HOLE-1"
+    hole_words = validity_words(shapely.is_valid_reason(hole)).split(" / ")[0]
+    assert report.repaired[0][1].startswith(f"{hole_words} / Hole lies outside shell")
+    assert snapshot(db) == before
+
+
 def test_wrong_parcel_code_and_old_datum_are_refused(db, tmp_path):
     before = snapshot(db)
     frame = {"宗地代码": ["62990100100GB1", "620123001001GB00001"]}
     geoms = [lonlat_square(-3000, -5200), lonlat_square(-2800, -5200)]
     report = import_file(db, write_gpkg(tmp_path / "p.gpkg", frame, geoms), COUNTY, "parcels")
-    assert report.refused[0][1].startswith("宗地代码应为 19 位")
-    assert "不属于本县" in report.refused[1][1]
+    assert report.refused[0][1].startswith("宗地代码 62990100100GB1 有误")
+    assert "宗地代码应为 19 位" in report.refused[0][1]
+    assert "县级行政区划代码应为本县 629901，实为 620123" in report.refused[1][1]
     write_gpkg(tmp_path / "xian80.gpkg", {"code": ["X80"]}, [gk_square(0, 0)], 2383)
     with pytest.raises(TitlemapError, match="西安80"):
         import_file(db, tmp_path / "xian80.gpkg", COUNTY, "compounds")

@@ -10,7 +10,7 @@ counts typed as "120 套" — not with our writer.
 import csv
 import random
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,14 +21,13 @@ from openpyxl.styles import Alignment, Font
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.db.engine import make_engine
-from geo.db.schema import upgrade
-from geo.demo import county as demo_county
+from geo import demo as demo_county
+from geo.core.dates import cn_date
 from geo.io.ledger_sheet import (
+    PARSERS,
     LedgerSheetError,
     export_ledger,
     import_ledger,
-    parse_day,
     parse_units,
     read_sheet,
     write_ledger_xlsx,
@@ -44,12 +43,9 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo):
-    engine = make_engine(new_database("ledger_sheet_tests"))
-    upgrade(engine)
-    load_county(engine, demo)
-    yield engine
-    engine.dispose()
+def db(demo_database):
+    with demo_database("ledger_sheet_tests") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +55,7 @@ def files(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_xlsx(demo, files) -> Path:
-    """The demo's own ledger workbook, written by geo.demo.county."""
+    """The demo's own ledger workbook, written by geo.demo."""
     _, xlsx = demo_county.write(demo, files / "demo")
     return xlsx
 
@@ -312,6 +308,7 @@ def test_clerk_workbook_header_is_found_under_the_title(demo, files):
     path = files / "clerk.xlsx"
     placed = write_clerk_xlsx(path, clerk_rows(demo))
     sheet = read_sheet(path)
+    assert sheet.kind == "xlsx"  # not the last row's kind (a sign-off line), as it once was
     assert sheet.header_rows == [3, 4]
     assert sheet.columns["compound_name"] == "小区（项目）名称"
     assert sheet.columns["units_task"] == "任务套数（套）"
@@ -336,12 +333,14 @@ def test_cell_words():
     for bad in ("约50", "12.5", "-3", "一百", True):
         with pytest.raises(ValueError):
             parse_units(bad)
+    parse_day = PARSERS["date"]  # geo.core.dates.parse_date, the one date parser
     assert parse_day("2026年12月31日") == date(2026, 12, 31)
     assert parse_day("2026.12.31") == parse_day("2026/12/31") == parse_day("2026-12-31")
     assert parse_day("2026年 2 月底") == date(2026, 2, 28)
     assert parse_day(datetime(2026, 1, 2, 0, 0)) == date(2026, 1, 2)
     assert parse_day(46387) == date(2026, 12, 31)  # an Excel serial day left as a number
-    for bad in ("2026年13月1日", "明年", "2026年12月"):
+    assert parse_day(15000) == date(1941, 1, 24)  # serials from 10 000, as everywhere else
+    for bad in ("2026年13月1日", "明年", "2026年12月", 9999, 80001, 46387.5):
         with pytest.raises(ValueError):
             parse_day(bad)
 
@@ -458,7 +457,10 @@ BAD_ROWS = [  # (cells, words the refusal must contain)
     ({"task": 50, "first": 10, "done": 20}, "超过首次登记套数"),
     ({"task": 50, "first": "-5", "done": 0}, "负数"),
     ({"task": "约50", "first": 0, "done": 0}, "不是整数"),
-    ({"task": 50, "first": 0, "done": 0, "deadline": "2026年13月1日"}, "不是有效日期"),
+    (
+        {"task": 50, "first": 0, "done": 0, "deadline": "2026年13月1日"},
+        "办结时限 “2026年13月1日”不是有效日期",  # the cell's own header first
+    ),
     ({"task": 50, "first": 0, "done": 0, "status": "快好了"}, "未知化解状态"),
     ({"task": 50, "first": 0, "done": 0, "blockers": "资金困难"}, "未知卡点"),
     ({"task": 50, "first": 10, "done": 5, "status": "已销号"}, "销号需全部"),
@@ -508,6 +510,35 @@ def test_partial_import_applies_the_good_rows(full, demo, files):
     assert first["units_task"] != 120  # the duplicated row was not applied
     refused_codes = {cells["code"] for cells in bad_rows(demo)[:-1]}
     assert not refused_codes & set(entries(full))
+
+
+def test_dates_are_refused_in_the_ledgers_own_words(full, demo, files):
+    """Closed before opened, or a closing date on an open entry: check_entry's words, which the
+    API gives too (test_api_ledger), with the sheet's row number."""
+    closed = demo.ledger[demo.ledger.status == "closed"].iloc[0]
+    going = demo.ledger[demo.ledger.status == "in_progress"].iloc[0]
+    early = closed.opened_on - timedelta(days=1)
+    path = files / "clerk-dates.csv"
+    header = ["项目编号", "问题房屋套数", "首次登记套数", "转移登记套数", "化解状态", "挂账日期",
+              "销号日期"]  # fmt: skip
+    lines = [header]
+    for row, status, closed_on in ((closed, "已销号", early), (going, "推进中", early)):
+        counts = [row.units_task, row.units_first_registered, row.units_transferred]
+        lines.append(
+            [row.compound_code, *counts, status, cn_date(row.opened_on), cn_date(closed_on)]
+        )
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(lines)
+    before = fingerprint(full)
+    report = import_ledger(full, path, COUNTY, "someone")
+    assert not report.applied and fingerprint(full) == before
+    refused = {issue.row: issue.problems for issue in report.refused}
+    assert refused == {
+        2: [f"销号日期 {cn_date(early)} 早于挂账日期 {cn_date(closed.opened_on)} / closed before "
+            "it was opened"],
+        3: [f"填了销号日期 {cn_date(early)}，但化解状态不是已销号 / a closing date on an entry "
+            "that is not closed"],
+    }  # fmt: skip
 
 
 def test_changed_cells_change_only_those_fields(empty, demo, demo_xlsx, files):

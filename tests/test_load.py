@@ -1,13 +1,15 @@
-"""Loading the demo county: every row lands, twice loads nothing twice, a failure lands nothing."""
+"""Loading a county: every row lands, twice loads nothing twice, a failure lands nothing; plain
+frames do (not only the demo's), with the model's columns."""
 
 import dataclasses
 
 import pytest
 from sqlalchemy import text
 
+from geo.core.model import Base, copy_columns
 from geo.db.engine import make_engine
 from geo.db.schema import upgrade
-from geo.io.load import load_county
+from geo.io.load import CountyFrames, load_county
 
 TABLES = {
     "township": "townships",
@@ -80,3 +82,25 @@ def test_links_and_foreign_keys_resolve(engine):
         ).scalar_one()
     assert orphans == 0
     assert wrong_township == 0
+
+
+def test_plain_frames_load_with_the_models_columns(scratch_engine, demo):
+    """load_county takes any CountyFrames; a column the model has and the demo leaves out (the
+    county's gk_epsg) is written when a frame brings it."""
+    frames = CountyFrames(
+        **{f.name: getattr(demo, f.name) for f in dataclasses.fields(CountyFrames)}
+    )
+    frames.county = demo.county.assign(gk_epsg=4544)
+    report = load_county(scratch_engine, frames, replace=True)
+    assert report.loaded and report.counts["compound"] == len(demo.compounds)
+    with scratch_engine.connect() as conn:
+        assert conn.execute(text("SELECT gk_epsg FROM county")).scalar_one() == 4544
+
+
+def test_copy_columns_follow_the_model():
+    assert copy_columns("compound_parcel") == ["compound_id", "parcel_id", "county_code"]
+    ledger = copy_columns("ledger_entry")
+    assert "id" not in ledger and "updated_at" not in ledger and ledger[0] == "county_code"
+    assert "overall_rate_basis" not in copy_columns("county")  # the server's default
+    table = Base.metadata.tables["parcel"]
+    assert copy_columns("parcel") == [c.name for c in table.columns if c.name != "id"]

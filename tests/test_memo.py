@@ -52,3 +52,18 @@ def test_one_memo_per_engine():
     memo_of(first).put("k", 1)
     assert memo_of(first).get("k") == 1
     assert memo_of(second).get("k") is None
+
+
+def test_a_failed_computation_is_neither_kept_nor_left_locked():
+    memo = RevisionMemo()
+
+    def fails():
+        raise LookupError("no such county")
+
+    for _ in range(2):
+        try:
+            memo("k", fails)
+        except LookupError:
+            pass
+    assert memo.get("k") is None and memo._computing == {}
+    assert memo("k", lambda: 7) == 7

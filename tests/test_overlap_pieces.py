@@ -14,7 +14,6 @@ from api.app import create_app
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
 from geo.db.schema import alembic_config, current_revision, upgrade
-from geo.io.load import load_county
 from geo.query.compounds import CompoundFilter, data_version, get_county
 from geo.query.overlaps import _sql, pieces_revision, refresh_pieces
 
@@ -24,13 +23,10 @@ TABLES = ("overlap_piece", "overlap_piece_revision")
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo):
+def db(demo_database):
     """A database of its own: these tests edit compounds."""
-    engine = make_engine(new_database("overlap_pieces"))
-    upgrade(engine)
-    load_county(engine, demo)
-    yield engine
-    engine.dispose()
+    with demo_database("overlap_pieces") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

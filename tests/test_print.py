@@ -22,15 +22,9 @@ from geo import TitlemapError
 from geo.core.settings import Settings
 from geo.query.selection import layers_in, select, visit_order
 from maps.fonts import has_truetype_outlines, print_font, text_width_mm
-from maps.print import (
-    STATUS_HATCHES,
-    area_pdf,
-    clean,
-    fit,
-    plan_visit,
-    render_visit,
-    wrap,
-)
+from maps.print import area_pdf, plan_visit, render_visit
+from maps.print.sheet import STATUS_HATCHES
+from maps.print.text import clean, fit, wrap
 from maps.styles import STATUS_COLOURS
 from tests.conftest import REPO, cli_env
 
@@ -239,7 +233,7 @@ def test_an_empty_or_unknown_selection_is_422_in_chinese(client, params, words):
 
 def print_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     """`titlemap print …` as a user runs it (mounted here the way cli/main.py mounts it)."""
-    from api import cli
+    from cli import main as cli
 
     if any(group.name == "print" for group in cli.app.registered_groups):
         from tests.conftest import run_cli

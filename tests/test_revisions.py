@@ -16,7 +16,6 @@ from geo.db import revisions
 from geo.db.engine import driver_dsn, make_engine
 from geo.db.schema import upgrade
 from geo.io.load import load_county
-from geo.query import tiles as geo_tiles
 from geo.query.compounds import data_version
 from tests.conftest import Server
 from tests.test_api_tiles import expected_in_tile, town_tile
@@ -165,7 +164,7 @@ def test_a_cached_tile_needs_no_database(db, statements):
         assert revalidated.status_code == 304
         assert statements == []  # neither the revision nor the tile was read
 
-        geo_tiles.CACHE.clear()
+        app.state.tile_cache.clear()
         before = app.state.async_pool.get_stats().get("requests_num", 0)
         rebuilt = httpx.get(path)
         assert rebuilt.content == first.content

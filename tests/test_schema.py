@@ -3,8 +3,8 @@ no lost updates on the ledger."""
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import CheckConstraint, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -69,16 +69,49 @@ def test_ledger_history_cannot_be_rewritten(engine):
         conn.rollback()
 
 
-def test_impossible_ledger_figures_are_refused_by_the_database(engine):
+# constraint → a raw UPDATE that breaks it (on an entry of the status given, or any)
+BROKEN = {
+    "units_task_nonnegative": ("SET units_task = -1, units_first_registered = 0, "
+                               "units_transferred = 0", None),
+    "first_within_task": ("SET units_first_registered = units_task + 1", None),
+    "transferred_within_first": ("SET units_transferred = units_first_registered + 1", None),
+    "closed_after_opened": ("SET closed_on = opened_on - 1", "closed"),
+    "closed_on_only_closed": ("SET closed_on = opened_on + 1", "in_progress"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", BROKEN)
+def test_impossible_ledger_rows_are_refused_by_the_database(engine, name):
+    """What check_entry refuses the database refuses too, whoever writes the row."""
+    change, status = BROKEN[name]
+    where = f"WHERE status = '{status}'" if status else ""
     with engine.connect() as conn:
-        with pytest.raises(DBAPIError, match="transferred_within_first"):
+        # a negative task breaks first_within_task (0 ≤ first ≤ task) as well: either may say so
+        either = f"{name}|first_within_task" if name == "units_task_nonnegative" else name
+        with pytest.raises(IntegrityError, match=f'check constraint "({either})"'):
             conn.execute(
                 text(
-                    "UPDATE ledger_entry SET units_transferred = units_first_registered + 1 "
-                    "WHERE id = (SELECT min(id) FROM ledger_entry)"
+                    f"UPDATE ledger_entry {change} "
+                    f"WHERE id = (SELECT min(id) FROM ledger_entry {where})"
                 )
             )
         conn.rollback()
+
+
+def test_the_model_declares_the_checks_the_database_has(engine):
+    """Model and migrations agree on ledger_entry's CHECK constraints."""
+    declared = {c.name for c in LedgerEntry.__table__.constraints if isinstance(c, CheckConstraint)}
+    with engine.connect() as conn:
+        present = set(
+            conn.execute(
+                text(
+                    "SELECT conname FROM pg_constraint "
+                    "WHERE conrelid = 'ledger_entry'::regclass AND contype = 'c'"
+                )
+            ).scalars()
+        )
+    assert declared == present
+    assert set(BROKEN) | {"status_allowed"} == present
 
 
 def test_an_edit_on_an_old_version_is_refused(engine):

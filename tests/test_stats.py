@@ -1,28 +1,22 @@
 """Registration rates, computed independently from the demo frames and compared."""
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from geo.core import dates
 from geo.core.settings import Settings
 from geo.ledger.stats import burndown, rates
 
 
 @pytest.fixture(scope="module")
-def pristine(new_database, demo):
+def pristine(demo_database):
     """A database holding the demo exactly as generated (other tests edit the session one)."""
-    from geo.db.engine import make_engine
-    from geo.db.schema import upgrade
-    from geo.io.load import load_county
-
-    db = make_engine(new_database("stats_tests"))
-    upgrade(db)
-    load_county(db, demo)
-    yield db
-    db.dispose()
+    with demo_database("stats_tests") as db:
+        yield db
 
 
 def by_hand(ledger, compounds):
@@ -95,6 +89,24 @@ def test_burndown_falls_and_ends_at_todays_ledger(pristine, demo):
     opens = [w["open_units"] for w in weeks if w["entries"] == len(demo.ledger)]
     assert opens[0] > opens[-1]
     assert all(w["week_end"].weekday() == 6 for w in weeks)
+
+
+def test_the_burndown_ends_with_beijings_week_by_default(pristine, monkeypatch):
+    """Monday 01:00 in Beijing is still Sunday in UTC (and on a server in Europe): the default
+    end is Beijing's day (geo.core.dates.today), so the last week is the one that Monday
+    begins — not the server's local day."""
+    moment = datetime(2031, 1, 6, 1, 0, tzinfo=dates.BEIJING)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return moment.astimezone(tz) if tz else moment.replace(tzinfo=None)
+
+    monkeypatch.setattr(dates, "datetime", Frozen)
+    assert dates.today() == date(2031, 1, 6)
+    with pristine.connect() as conn:
+        weeks = burndown(conn, "629901")
+    assert weeks[-1]["week_end"] == date(2031, 1, 12)
 
 
 def test_stats_api_carries_definitions_and_target(pristine):

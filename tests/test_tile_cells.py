@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api.app import create_app
+from geo import demo as demo_county
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
+from geo.db.memo import memo_of
 from geo.db.schema import upgrade
-from geo.demo import county as demo_county
 from geo.io.load import load_county
 from geo.query import tiles as geo_tiles
 from geo.query.compounds import CompoundFilter, data_version
@@ -78,7 +79,7 @@ def test_a_ledger_edit_stales_its_tile_only(db):
     assert near_after.version[1] > near_before.version[1]
     assert far_after.etag() == far_before.etag()
     with db.connect() as conn:
-        tile = geo_tiles.build_tile(conn, near_after)
+        tile = geo_tiles.build_tile(conn, geo_tiles.TileCache(), near_after)
     shown = {f["code"]: f for f in decode_mvt(tile)["compounds"]}
     assert shown[near]["lead_department"] == "住建局（测试）"
 
@@ -99,8 +100,8 @@ def test_a_moved_compound_stales_both_places(db):
     )
     with db.connect() as conn:
         left = geo_tiles.tile_key(conn, "compounds", COUNTY, Z, x, y)
-        assert moved not in {f["code"] for f in decode_mvt(geo_tiles.build_tile(conn, left))
-                             .get("compounds", [])}  # fmt: skip
+        tile = geo_tiles.build_tile(conn, geo_tiles.TileCache(), left)
+        assert moved not in {f["code"] for f in decode_mvt(tile).get("compounds", [])}
     assert left.etag() != old_place.etag()
     assert key(db, there).etag() != new_place.etag()
 
@@ -152,7 +153,7 @@ def test_the_count_and_extent_follow_compound_edits_only(db):
 def test_the_version_comes_from_the_database_alone(db):
     near, _ = two_far_compounds(db)
     before = key(db, near).etag()
-    geo_tiles._MEMO.clear()  # another process: nothing in memory
+    memo_of(db).clear()  # another process: nothing in memory
     assert key(db, near).etag() == before
 
 

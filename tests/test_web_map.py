@@ -29,7 +29,7 @@ from geo.db.schema import upgrade
 from geo.io.load import load_county
 from geo.query import tiles as geo_tiles
 from maps.styles import PIECE_STYLES, STATUS_COLOURS
-from maps.webmap import STATIC_DIR, Basemap
+from maps.webmap import SCRIPTS, STATIC_DIR, Basemap
 from tests.conftest import REPO, Server
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -78,7 +78,7 @@ def test_page_is_small_and_loads_only_the_apps_own_files(client):
     assert len(response.content) < 40_000  # no features in the page, however big the county
     assert "示例县 登记难化解一张图" in page
     assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page)
-    assert any("leaflet.js" in a for a in assets) and any("titlemap.js" in a for a in assets)
+    assert any("leaflet.js" in a for a in assets) and any("titlemap/main.js" in a for a in assets)
     for asset in assets:
         if asset.startswith("data:"):
             continue
@@ -98,7 +98,7 @@ def test_leaflet_is_vendored_with_its_licence():
 
 
 def test_static_files_are_cached_and_confined(client):
-    response = client.get("/static/titlemap/titlemap.js", params={"v": "x"})
+    response = client.get("/static/titlemap/core.js", params={"v": "x"})
     assert response.status_code == 200
     assert "immutable" in response.headers["cache-control"]
     assert response.headers["content-type"].startswith("text/javascript")
@@ -239,7 +239,7 @@ def test_complaints_outside_every_ledger_compound_are_flagged(client, everything
         outside = not any(compound.intersects(point) for compound in on_ledger)
         assert feature["properties"]["outside_ledger"] == outside
     flagged = [f["properties"] for f in features if f["properties"]["outside_ledger"]]
-    assert len(flagged) >= 3  # geo.demo.county plants 4 of 25, three in off-ledger compounds
+    assert len(flagged) >= 3  # geo.demo plants 4 of 25, three in off-ledger compounds
 
 
 def test_layers_are_limited_by_box_and_simplified_by_zoom(client):
@@ -342,7 +342,7 @@ def test_compound_tiles_carry_the_status_and_follow_the_filter(client, everythin
 
 def test_crowded_tiles_count_compounds_per_cell(client, everything, monkeypatch):
     monkeypatch.setattr(geo_tiles, "AGGREGATE_ABOVE", 10)
-    geo_tiles.CACHE.clear()
+    client.app.state.tile_cache.clear()
     x, y = _town_tile(everything, 12)
     cells = decode_mvt(client.get(f"/api/tiles/compounds/12/{x}/{y}.pbf").content)["compounds"]
     assert cells and all(c["agg"] == 1 for c in cells)
@@ -464,6 +464,53 @@ def map_page(browser, server):
     yield page
     page.check_offline()
     page.page.close()
+
+
+@pytest.mark.slow
+def test_scripts_load_in_order_without_errors(browser, server, client):
+    """titlemap's scripts come after Leaflet and mvt.js in SCRIPTS' order (each uses what the
+    earlier ones put on the namespace), all of static/titlemap's, each served by the app; in
+    Chromium they add no global but `titlemap` and the page raises no error."""
+    page_ = client.get("/").text
+    sources = [urlparse(s).path for s in re.findall(r'<script[^>]+src="([^"]+)"', page_)]
+    own = [s for s in sources if s.startswith("/static/titlemap/")]
+    assert own == ["/static/titlemap/mvt.js"] + [f"/static/titlemap/{n}.js" for n in SCRIPTS]
+    assert sources.index("/static/vendor/leaflet/leaflet.js") < sources.index(own[0])
+    assert {p.name for p in (STATIC_DIR / "titlemap").glob("*.js")} == {Path(s).name for s in own}
+    for source in own:
+        response = client.get(source)
+        assert response.status_code == 200, source
+        assert response.headers["content-type"].startswith("text/javascript")
+        # each of ours says first what it holds (mvt.js, the decoder, came before)
+        name = Path(source).name
+        assert name == "mvt.js" or response.text.startswith(f"// {name} — "), source
+    page = MapPage(browser, server.base)
+    console: list[str] = []
+    page.page.on(
+        "console",
+        lambda m: console.append(f"{m.text} {m.location}") if m.type == "error" else None,
+    )
+    try:
+        page.open()
+        fetched = [urlparse(u).path for u in page.requests]
+        assert [s for s in fetched if s in own] == own
+        assert page.js("['start', 'layer', 'ready'].every(f => typeof titlemap[f] === 'function')")
+        assert page.js("Object.keys(titlemap.app.layers).length") >= 8
+        assert not page.errors and not console, page.errors + console
+        # the scripts alone, on a page of the app's without them: no global but `titlemap`
+        # (Chromium asks this page, not the map's, for /favicon.ico: a 404 that is no error of ours)
+        page.page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+        page.page.goto(f"{server.base}/api/map/options")
+        page.page.add_script_tag(url="/static/vendor/leaflet/leaflet.js")
+        before = set(page.js("Object.keys(window)"))
+        for source in own:
+            page.page.add_script_tag(url=source)
+        assert set(page.js("Object.keys(window)")) - before == {"titlemap"}
+        assert page.js("typeof titlemap.start") == "function"
+        assert not page.errors and not console, page.errors + console
+        page.check_offline()
+    finally:
+        page.page.close()
 
 
 @pytest.mark.slow

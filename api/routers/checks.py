@@ -12,11 +12,9 @@
   宗地); `GET /parcels/at?lon=…&lat=…` opens the parcel under a point (a click on a web map).
 """
 
-import html
 import json
 import math
 import re
-from collections import OrderedDict
 from io import BytesIO
 from typing import Annotated
 from urllib.parse import quote
@@ -24,21 +22,16 @@ from urllib.parse import quote
 import shapely
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
 from sqlalchemy import Connection, text
 
 from api.dependencies import connection, user_errors
+from api.pages import html_page
 from geo import TitlemapError
-from geo.checks.run import (
-    CHECK_METHODS,
-    CHECKS,
-    CheckReport,
-    CheckSettings,
-    ParcelCheck,
-    check_parcel,
-    crs_words,
-    run_parcel_checks,
-    write_xlsx,
-)
+from geo.checks.parcel import ParcelCheck, check_parcel
+from geo.checks.report import CHECK_METHODS, CHECKS, CheckReport, CheckSettings, crs_words
+from geo.checks.run import run_parcel_checks
+from geo.checks.xlsx import write_xlsx
 from geo.core.codes import check_parcel_code, check_unit_code
 from geo.core.model import LAND_USE_LABELS, STATUS_LABELS, LedgerStatus
 from geo.query.compounds import data_version, get_county
@@ -103,25 +96,17 @@ def _county(request: Request, county: str | None) -> str:
     return county or request.app.state.settings.county
 
 
-# Recent reports by county, data revision and tolerances: the map's problem layer, the JSON
-# and the xlsx of one state of the data cost one run (seconds on a large county), and any
-# edit (the revision, bumped by triggers) makes the next request run the checks again.
-_REPORTS: OrderedDict[tuple, CheckReport] = OrderedDict()
-_KEEP_REPORTS = 4
-
-
-def _report(request: Request, conn: Connection, county: str | None, settings) -> CheckReport:
+# Recent reports by county, tolerances and data revision, kept by the app
+# (`app.state.check_reports`): the map's problem layer, the JSON and the xlsx of one state of
+# the data cost one run (seconds on a large county), and any edit (the revision, bumped by
+# triggers) makes the next request run the checks again.
+def _report(
+    request: Request, conn: Connection, county: str | None, settings: CheckSettings
+) -> CheckReport:
     code = _county(request, county)
-    key = (code, data_version(conn, code), settings)
-    report = _REPORTS.get(key)
-    if report is None:
-        with user_errors(404):
-            report = run_parcel_checks(conn, code, settings)
-        _REPORTS[key] = report
-        while len(_REPORTS) > _KEEP_REPORTS:
-            _REPORTS.popitem(last=False)
-    _REPORTS.move_to_end(key)
-    return report
+    key = ("check_report", code, settings, data_version(conn, code))
+    with user_errors(404):
+        return request.app.state.check_reports(key, lambda: run_parcel_checks(conn, code, settings))
 
 
 # -- the county report ---------------------------------------------------------------------------
@@ -318,7 +303,7 @@ def parcel_search(
 ) -> Response:
     county = _county(request, county)
     if not code or not code.strip():
-        return HTMLResponse(_search_page(county, "", []))
+        return _search_page(county, "", [])
     code = code.strip().upper()
     parcel = code[:19] if len(code) == 28 else code
     found = conn.execute(
@@ -334,7 +319,7 @@ def parcel_search(
         """),
         {"c": county, "prefix": parcel.replace("%", "").replace("_", "") + "%"},
     ).scalars().all()  # fmt: skip
-    return HTMLResponse(_search_page(county, code, like), status_code=404)
+    return _search_page(county, code, like, 404)
 
 
 @router.get("/parcels/at", summary="坐标处的宗地 / the parcel at a point (web-map clicks)")
@@ -375,129 +360,77 @@ def parcel_page(
         checked = check_parcel(conn, county, code, settings)
     except TitlemapError:
         like: list[str] = []
-        return HTMLResponse(_search_page(county, code, like), status_code=404)
+        return _search_page(county, code, like, 404)
     name = get_county(conn, county).name
-    return HTMLResponse(_parcel_page(checked, name))
+    return _parcel_page(checked, name)
 
 
-# -- HTML ----------------------------------------------------------------------------------------
-
-STYLE = """
-body{font-family:"Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei","PingFang SC",sans-serif;
-margin:0;color:#222;background:#fafafa}
-header{background:#1f3a5f;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center;
-flex-wrap:wrap}
-header h1{font-size:20px;margin:0}header a{color:#fff}
-form{display:flex;gap:6px}input[type=text]{width:300px;padding:4px 6px;font-family:monospace}
-main{padding:16px 20px;display:grid;grid-template-columns:minmax(0,660px) minmax(0,1fr);gap:20px}
-section{background:#fff;border:1px solid #ddd;border-radius:4px;padding:12px 14px}
-h2{font-size:16px;margin:0 0 8px}table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{border-bottom:1px solid #eee;padding:5px 6px;text-align:left;vertical-align:top}
-th{background:#f3f3f3;white-space:nowrap}.num{text-align:right;font-variant-numeric:tabular-nums}
-.pass{color:#00734f;font-weight:bold}.fail{color:#b23c00;font-weight:bold}.skip{color:#777}
-.badge{display:inline-block;padding:2px 8px;border-radius:10px;color:#fff;font-size:13px}
-.b-pass{background:#009E73}.b-fail{background:#D55E00}.b-skip{background:#999}
-.code{font-family:monospace}.note{color:#666;font-size:13px}.wide{grid-column:1/-1}
-.legend span{display:inline-block;margin-right:12px;font-size:13px}
-.legend i{display:inline-block;width:14px;height:10px;margin-right:4px;border:1px solid #555}
-.legend svg{vertical-align:middle;margin-right:4px}
-svg a:hover path{stroke:#000;stroke-width:2}
-@media (max-width:1000px){main{grid-template-columns:1fr}}
-"""
+# -- HTML (templates in api/templates: parcels_layout, parcel, parcel_search, parcel_drawing) --
 
 
 def _page_url(code: str, county: str) -> str:
     return f"/parcels/{quote(code, safe='')}?county={quote(county, safe='')}"
 
 
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+def _layout(county: str, code: str) -> dict:
+    """What the header of every parcel page shows: the search box and the county's xlsx."""
+    return {"county": county, "code": code,
+            "xlsx_href": f"/api/checks/parcels.xlsx?county={quote(county)}"}  # fmt: skip
 
 
-def _page(title: str, body: str) -> str:
-    return (
-        '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
-    )
-
-
-def _header(county: str, code: str = "") -> str:
-    return (
-        f'<header><h1>宗地核查</h1><form method="get" action="/parcels">'
-        f'<input type="hidden" name="county" value="{_e(county)}">'
-        f'<input type="text" name="code" value="{_e(code)}" maxlength="64" '
-        f'placeholder="宗地代码（19 位）或不动产单元代码（28 位）" aria-label="宗地代码">'
-        f'<button type="submit">查询</button></form>'
-        f'<a href="/api/checks/parcels.xlsx?county={_e(quote(county))}">'
-        "全县问题清单（xlsx）</a></header>"
-    )
-
-
-def _search_page(county: str, code: str, similar: list[str]) -> str:
-    parts = [_header(county, code), '<main><section class="wide">']
+def _search_page(
+    county: str, code: str, similar: list[str], status_code: int = 200
+) -> HTMLResponse:
+    failures = []
     if code:
         failures = (check_unit_code(code, county) if len(code) > 19 else
                     check_parcel_code(code, county))  # fmt: skip
-        parts.append(f'<h2>本县没有宗地 <span class="code">{_e(code)}</span></h2>')
-        if failures:
-            parts.append("<p>代码本身有误：</p><ul>")
-            parts += [f"<li>第 {_e(f.position)} 位：{_e(f.zh)}</li>" for f in failures]
-            parts.append("</ul>")
-        else:
-            parts.append("<p>代码格式正确，但数据库中没有这一宗地。</p>")
-        if similar:
-            parts.append("<p>以此开头的宗地：</p><ul>")
-            parts += [f'<li><a class="code" href="{_e(_page_url(c, county))}">{_e(c)}</a></li>'
-                      for c in similar]  # fmt: skip
-            parts.append("</ul>")
-    else:
-        parts.append("<h2>按宗地代码查询</h2><p>输入 19 位宗地代码或 28 位不动产单元代码。</p>")
-    parts.append("</section></main>")
-    return _page(f"宗地查询 {code}", "".join(parts))
+    return html_page(
+        "parcel_search.html",
+        status_code,
+        title=f"宗地查询 {code}",
+        failures=failures,
+        similar=[{"code": c, "href": _page_url(c, county)} for c in similar],
+        **_layout(county, code),
+    )
 
 
-def _parcel_page(checked: ParcelCheck, county_name: str) -> str:
+def _parcel_page(checked: ParcelCheck, county_name: str) -> HTMLResponse:
     report = checked.report
-    county = report.county
     counts = {s: sum(r.status == s for r in checked.results) for s in STATUS_WORDS}
-    badges = " ".join(
-        f'<span class="badge b-{s}">{STATUS_WORDS[s]} {n}</span>' for s, n in counts.items() if n
+    # the hatch patterns are maps.styles' own markup (colours and numbers, no user text)
+    patterns = Markup("".join(piece_pattern_svg(f"piece-{kind}", kind) for kind in PIECE_STYLES))
+    return html_page(
+        "parcel.html",
+        title=f"宗地核查 {checked.code}",
+        county_name=county_name,
+        badges=[(s, n) for s, n in counts.items() if n],
+        words=STATUS_WORDS,
+        drawing=_drawing(checked),
+        patterns=patterns,
+        pieces=[(kind, label, style["colour"]) for kind, label, style in piece_legend()],
+        figures_code=checked.figures["code"],
+        compounds=[c | {"status": _ledger_status(c)} for c in checked.compounds],
+        figures=_figures(checked),
+        results=checked.results,
+        neighbours=_neighbours(checked),
+        methods=[(CHECKS[r.check][0], CHECK_METHODS[r.check]) for r in checked.results],
+        crs=crs_words(report.epsg),
+        tolerances=report.settings.line(),
+        checked_at=report.generated_at.strftime("%Y年%m月%d日 %H:%M"),
+        **_layout(report.county, checked.code),
     )
-    parts = [_header(county, checked.code), "<main>"]
-    parts.append(
-        f'<section><h2>宗地 <span class="code">{_e(checked.code)}</span> {badges}</h2>'
-        f"{_svg(checked)}{_legend()}</section>"
-    )
-    parts.append(f"<section><h2>宗地信息</h2>{_figures_table(checked, county_name)}</section>")
-    rows = "".join(
-        f'<tr><td>{_e(r.label)}</td><td class="{r.status}">{STATUS_WORDS[r.status]}</td>'
-        f"<td>{_e(r.reason)}</td></tr>"
-        for r in checked.results
-    )
-    parts.append(
-        '<section class="wide"><h2>核查结果</h2><table><thead><tr><th>核查项</th><th>结果</th>'
-        f"<th>原因</th></tr></thead><tbody>{rows}</tbody></table></section>"
-    )
-    parts.append(f'<section class="wide"><h2>相邻宗地</h2>{_neighbours(checked)}</section>')
-    methods = "".join(
-        f"<tr><td>{_e(CHECKS[c][0])}</td><td>{_e(CHECK_METHODS[c])}</td></tr>"
-        for c in (r.check for r in checked.results)
-    )
-    parts.append(
-        '<section class="wide"><h2>核查依据</h2>'
-        f"<p>面积、距离均在 {_e(crs_words(report.epsg))} 下计算；"
-        "图形以 CGCS2000（EPSG:4490）存储。</p>"
-        f"<p>容差：{_e(report.settings.line())}。</p>"
-        f'<table><tbody>{methods}</tbody></table><p class="note">核查时间 '
-        f"{_e(report.generated_at.strftime('%Y年%m月%d日 %H:%M'))}</p></section></main>"
-    )
-    return _page(f"宗地核查 {checked.code}", "".join(parts))
 
 
-def _figures_table(checked: ParcelCheck, county_name: str) -> str:
+def _ledger_status(compound: dict) -> str | None:
+    """The compound's ledger status in Chinese, None when it is not on the ledger."""
+    status = compound.get("status")
+    return STATUS_LABELS.get(LedgerStatus(status), status) if status else None
+
+
+def _figures(checked: ParcelCheck) -> list[tuple[str, str]]:
+    """The parcel's figures after its county, code and compounds, as (name, words)."""
     f = checked.figures
-    epsg = f["gk_epsg"]
 
     def m2(value) -> str:
         return "—" if value is None else f"{value:,.2f} m²"
@@ -507,71 +440,36 @@ def _figures_table(checked: ParcelCheck, county_name: str) -> str:
 
     difference = f["area_difference"]
     land_use = f["land_use"] or ""
-    compounds = "<br>".join(
-        f'<span class="code">{_e(c["code"])}</span> {_e(c["name"])}'
-        + (f"（{_e(STATUS_LABELS.get(LedgerStatus(c['status']), c['status']))}）"
-           if c.get("status") else "（不在台账）")
-        for c in checked.compounds
-    ) or "未关联小区"  # fmt: skip
-    rows = [
-        ("县（区）", _e(f"{county_name}（{checked.report.county}）")),
-        ("宗地代码", f'<span class="code">{_e(f["code"])}</span>'),
-        ("所属小区", compounds),
+    return [
         ("登记面积", m2(f["recorded_area_m2"])),
-        (f"图形面积（EPSG:{epsg}）", m2(f["drawn_area_m2"])),
+        (f"图形面积（EPSG:{f['gk_epsg']}）", m2(f["drawn_area_m2"])),
         ("面积相差", "—" if difference is None else f"{difference:+.2%}"),
         ("周长", f"{f['perimeter_m']:,.1f} m"),
-        ("地类", _e(f"{land_use} {LAND_USE_LABELS.get(land_use, '')}".strip()) or "—"),
-        ("权利性质", _e(f["right_type"] or "—")),
+        ("地类", f"{land_use} {LAND_USE_LABELS.get(land_use, '')}".strip() or "—"),
+        ("权利性质", f["right_type"] or "—"),
         ("应缴出让金", yuan(f["premium_due"])),
         ("已缴出让金", yuan(f["premium_paid"])),
         ("欠缴出让金", yuan(f["premium_owed"])),
-        ("界址点数", _e(f["vertices"])),
+        ("界址点数", "" if f["vertices"] is None else str(f["vertices"])),
         ("位置（经度, 纬度）", f"{f['lon']:.6f}, {f['lat']:.6f}" if f["lon"] is not None else "—"),
     ]
-    body = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
-    return f"<table><tbody>{body}</tbody></table>"
 
 
-def _neighbours(checked: ParcelCheck) -> str:
-    if not checked.neighbours:
-        return "<p>50 米内没有其他宗地。</p>"
+def _neighbours(checked: ParcelCheck) -> list[dict]:
     county = checked.report.county
     flagged = {p["code"] for p in checked.map["parcels"] if p.get("flagged")}
-    rows = "".join(
-        f'<tr><td><a class="code" href="{_e(_page_url(n["code"], county))}">'
-        f"{_e(n['code'])}</a></td><td>{_e('、'.join(n['compounds']) or '未关联小区')}</td>"
-        f'<td class="num">{n["distance_m"]:.1f} m</td>'
-        f"<td>{'有问题' if n['code'] in flagged else ''}</td></tr>"
+    return [
+        {"code": n["code"], "href": _page_url(n["code"], county),
+         "compounds": "、".join(n["compounds"]) or "未关联小区",
+         "distance": f"{n['distance_m']:.1f}", "flagged": n["code"] in flagged}
         for n in checked.neighbours
-    )
-    return (
-        "<table><thead><tr><th>宗地代码</th><th>所属小区</th><th>距离</th><th></th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
+    ]  # fmt: skip
 
 
-def _legend() -> str:
-    """The page's legend; it holds the hatch patterns (maps.styles) the drawing refers to."""
-    items = [("#4a90d9", "本宗地"), ("#e8e8e8", "相邻宗地"), ("none", "所属小区（虚线）"),
-             ("#cfe8d5", "规划道路 / 绿地")]  # fmt: skip
-    spans = "".join(f'<span><i style="background:{c}"></i>{_e(t)}</span>' for c, t in items)
-    defs = "".join(piece_pattern_svg(f"piece-{kind}", kind) for kind in PIECE_STYLES)
-    for kind, label, style in piece_legend():
-        spans += (
-            f'<span><svg width="16" height="12" aria-hidden="true"><rect x="0.5" y="0.5" '
-            f'width="15" height="11" fill="url(#piece-{kind})" stroke="{style["colour"]}"/>'
-            f"</svg>{_e(label)}</span>"
-        )
-    return (
-        '<svg width="0" height="0" style="position:absolute" aria-hidden="true">'
-        f'<defs>{defs}</defs></svg><p class="legend">{spans}</p>'
-    )
-
-
-def _svg(checked: ParcelCheck) -> str:
+def _drawing(checked: ParcelCheck) -> dict | None:
     """The parcel, its neighbours, compound, planned areas and problem pieces, in the county's
-    GK zone (x east, y north), with a scale bar and a north arrow; neighbours link to pages."""
+    GK zone (x east, y north), with a scale bar and a north arrow: numbers and path data for
+    parcel_drawing.svg, or None when there is nothing to draw."""
     drawing = checked.map
     me = [p for p in drawing["parcels"] if p["me"]]
     focus = [shapely.geometry.shape(p["geometry"]) for p in me]
@@ -579,7 +477,7 @@ def _svg(checked: ParcelCheck) -> str:
     focus += [shapely.geometry.shape(p["geometry"]) for p in drawing["pieces"]]
     focus = [g for g in focus if not g.is_empty]
     if not focus:
-        return "<p>没有图形。</p>"
+        return None
     minx, miny, maxx, maxy = shapely.GeometryCollection(focus).bounds
     pad = max(maxx - minx, maxy - miny) * 0.25 + 10
     minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
@@ -600,72 +498,50 @@ def _svg(checked: ParcelCheck) -> str:
                 rings.append(f"M{points}Z")
         return "".join(rings)
 
-    def label(geometry: dict, words: str, size: int = 11) -> str:
+    def label(geometry: dict, words: str) -> dict | None:
         point = shapely.geometry.shape(geometry).intersection(view).representative_point()
         if point.is_empty:
-            return ""
-        return (
-            f'<text x="{(point.x - minx) * scale:.1f}" y="{(maxy - point.y) * scale:.1f}" '
-            f'font-size="{size}" text-anchor="middle" fill="#222">{_e(words)}</text>'
-        )
+            return None
+        return {"x": f"{(point.x - minx) * scale:.1f}", "y": f"{(maxy - point.y) * scale:.1f}",
+                "words": words}  # fmt: skip
 
     county = checked.report.county
-    layers = [f'<rect width="{width:.0f}" height="{height:.0f}" fill="#fdfdfb"/>']
-    for area in drawing["planned"]:
-        layers.append(f'<path d="{path(area["geometry"])}" fill="#cfe8d5" stroke="#7fb08f" '
-                      f'fill-rule="evenodd"><title>{_e(area["name"])}</title></path>')  # fmt: skip
-    for parcel in drawing["parcels"]:
-        if parcel["me"]:
-            continue
-        stroke = "#b23c00" if parcel.get("flagged") else "#888"
-        href = _page_url(parcel["code"], county)
-        layers.append(
-            f'<a href="{_e(href)}"><path d="{path(parcel["geometry"])}" fill="#e8e8e8" '
-            f'stroke="{stroke}" fill-rule="evenodd"><title>{_e(parcel["code"])}</title></path>'
-            f"{label(parcel['geometry'], parcel['code'][-7:], 10)}</a>"
-        )
-    for parcel in me:
-        layers.append(f'<path d="{path(parcel["geometry"])}" fill="#4a90d9" fill-opacity="0.55" '
-                      f'stroke="#1f3a5f" stroke-width="2" fill-rule="evenodd">'
-                      f'<title>{_e(parcel["code"])}</title></path>')  # fmt: skip
-    for piece in drawing["pieces"]:
-        kind = piece["kind"] if piece["kind"] in PIECE_STYLES else "overlap"
-        colour = PIECE_STYLES[kind]["colour"]
-        layers.append(
-            f'<path class="piece piece-{kind}" d="{path(piece["geometry"])}" '
-            f'fill="url(#piece-{kind})" stroke="{colour}" stroke-width="{PIECE_WEIGHT}" '
-            f'fill-rule="evenodd"><title>{_e(piece["label"])} {piece["area_m2"]:,.1f} m²'
-            "</title></path>"
-        )
-    for compound in drawing["compounds"]:
-        layers.append(f'<path d="{path(compound["geometry"])}" fill="none" stroke="#222" '
-                      f'stroke-width="2" stroke-dasharray="7 4"><title>{_e(compound["code"])} '
-                      f'{_e(compound["name"])}</title></path>')  # fmt: skip
-    for parcel in me:
-        layers.append(label(parcel["geometry"], parcel["code"][-7:], 12))
-    layers.append(_scale_bar(scale, height))
-    layers.append(
-        f'<g transform="translate({width - 24:.0f},28)"><path d="M0 -16 L7 6 L0 1 L-7 6 Z" '
-        'fill="#222"/><text y="20" font-size="12" text-anchor="middle">北</text></g>'
-    )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-        f'aria-label="宗地 {_e(checked.code)} 示意图">{"".join(layers)}</svg>'
-        f'<p class="note">示意图：{_e(crs_words(drawing["epsg"]))}，上为北。</p>'
-    )
+
+    def parcel(p: dict) -> dict:
+        return {"d": path(p["geometry"]), "code": p["code"], "href": _page_url(p["code"], county),
+                "stroke": "#b23c00" if p.get("flagged") else "#888",
+                "label": label(p["geometry"], p["code"][-7:])}  # fmt: skip
+
+    def piece(p: dict) -> dict:
+        kind = p["kind"] if p["kind"] in PIECE_STYLES else "overlap"
+        return {"kind": kind, "d": path(p["geometry"]), "label": p["label"],
+                "colour": PIECE_STYLES[kind]["colour"], "weight": PIECE_WEIGHT,
+                "area": f"{p['area_m2']:,.1f}"}  # fmt: skip
+
+    planned = [{"d": path(a["geometry"]), "name": a["name"]} for a in drawing["planned"]]
+    compounds = [{"d": path(c["geometry"]), "code": c["code"], "name": c["name"]}
+                 for c in drawing["compounds"]]  # fmt: skip
+    return {
+        "width": f"{width:.0f}",
+        "height": f"{height:.0f}",
+        "crs": crs_words(drawing["epsg"]),
+        "planned": planned,
+        "neighbours": [parcel(p) for p in drawing["parcels"] if not p["me"]],
+        "me": [parcel(p) for p in me],
+        "pieces": [piece(p) for p in drawing["pieces"]],
+        "compounds": compounds,
+        "scale_bar": _scale_bar(scale, height),
+        "north_x": f"{width - 24:.0f}",
+    }
 
 
-def _scale_bar(scale: float, height: float) -> str:
+def _scale_bar(scale: float, height: float) -> dict:
     """A bar of a round length (1, 2 or 5 × 10ⁿ m) about a quarter of the map wide."""
     target = SVG_WIDTH / 4 / scale
     power = 10 ** math.floor(math.log10(target))
     metres = max(step * power for step in (1, 2, 5) if step * power <= target)
     length = metres * scale
     y = height - 14
-    return (
-        f'<g><rect x="10" y="{y - 16:.0f}" width="{length + 50:.0f}" height="26" fill="#fff" '
-        f'fill-opacity="0.8"/><path d="M14 {y:.0f} h{length:.1f} M14 {y - 5:.0f} v5 '
-        f'M{14 + length:.1f} {y - 5:.0f} v5" stroke="#222" stroke-width="2" fill="none"/>'
-        f'<text x="{18 + length:.1f}" y="{y:.0f}" font-size="12">{metres:g} m</text></g>'
-    )
+    return {"top": f"{y - 16:.0f}", "box": f"{length + 50:.0f}", "y": f"{y:.0f}",
+            "tick": f"{y - 5:.0f}", "length": f"{length:.1f}", "end": f"{14 + length:.1f}",
+            "text_x": f"{18 + length:.1f}", "metres": f"{metres:g}"}  # fmt: skip

@@ -23,8 +23,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api.auth import require
 from geo import TitlemapError
 from geo.core.model import User
+from geo.io.archive import Limits
 from geo.io.importer import import_file
-from geo.io.layers import LAYERS, Limits
+from geo.io.layers import IMPORT_LAYERS
 
 router = APIRouter(prefix="/api", tags=["imports"])
 
@@ -46,7 +47,7 @@ UPLOAD_SCHEMA = {
                             "description": "GeoPackage, Shapefile zip, GeoJSON, DXF, CSV, "
                             "界址点坐标交换文件 TXT / boundary coordinate TXT",
                         },
-                        "layer": {"type": "string", "enum": list(LAYERS)},
+                        "layer": {"type": "string", "enum": list(IMPORT_LAYERS)},
                         "partial": {
                             "type": "boolean",
                             "default": False,
@@ -138,6 +139,7 @@ async def create_import(
             501, "服务器未安装 python-multipart，无法接收上传 / install python-multipart"
         )
     limits = limits_of(request)
+    settings = request.app.state.settings  # the county's seven parameters, if any
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.upload_bytes + FORM_OVERHEAD:
         raise _too_large(limits.upload_bytes)
@@ -156,9 +158,10 @@ async def create_import(
         if not isinstance(upload, UploadFile):
             raise HTTPException(422, "缺少文件字段 file / the form needs a file field")
         layer = str(form.get("layer") or "")
-        if layer not in LAYERS:
+        if layer not in IMPORT_LAYERS:
             raise HTTPException(
-                422, f"layer 应为 / layer must be one of: {', '.join(LAYERS)}（收到 {layer!r}）"
+                422,
+                f"layer 应为 / layer must be one of: {', '.join(IMPORT_LAYERS)}（收到 {layer!r}）",
             )
         with tempfile.TemporaryDirectory(prefix="titlemap-upload-") as folder:
             path = Path(folder) / f"upload{_safe_suffix(upload.filename)}"
@@ -179,6 +182,8 @@ async def create_import(
                     trust=_text(form.get("trust")),
                     gcj02=_flag(form.get("gcj02")),
                     parameters=_text(form.get("parameters")),
+                    datum_parameters=settings.datum_parameters,
+                    helmert_convention=settings.helmert_convention,
                 )
             except TitlemapError as exc:
                 raise HTTPException(422, str(exc)) from None

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from api.auth import require, session
 from api.dependencies import user_errors
 from geo import TitlemapError
+from geo.core.dates import today
 from geo.core.model import Role, User
 from geo.ledger.rules import (
     LedgerConflict,
@@ -70,9 +71,10 @@ def list_entries(
     county: str | None = None,
 ) -> dict:
     county = county_of(request, county)
+    as_of = as_of or today()  # Beijing's day, whatever the server's zone
     with user_errors():
-        entries = ledger_as_of(db.connection(), county, as_of or date.today())
-    return {"county": county, "as_of": (as_of or date.today()).isoformat(), "entries": entries}
+        entries = ledger_as_of(db.connection(), county, as_of)
+    return {"county": county, "as_of": as_of.isoformat(), "entries": entries}
 
 
 @router.get("/{compound_code}", summary="一个小区的台账及历史 / one entry and its history")

@@ -10,7 +10,7 @@
 
 import shutil
 import tempfile
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,9 +20,10 @@ from starlette.background import BackgroundTask
 
 from api.auth import require
 from api.dependencies import user_errors
+from geo.core.dates import today
 from geo.core.model import Role, User
 from geo.io.exports import BOUNDARY_TXT, MEDIA_TYPES, export_layer
-from geo.io.ledger_sheet import TZ, county_name, export_ledger, import_ledger
+from geo.io.ledger_sheet import county_name, export_ledger, import_ledger
 
 router = APIRouter(tags=["ledger files"])
 
@@ -115,13 +116,13 @@ def _ledger_file(request: Request, county: str | None, fmt: str, gbk: bool = Fal
     try:
         with user_errors(404), engine.connect() as conn:
             name = county_name(conn, county)
-        today = datetime.now(TZ).date()
-        path = export_ledger(engine, county, folder / f"ledger.{fmt}", fmt, gbk=gbk, as_of=today)
+        day = today()
+        path = export_ledger(engine, county, folder / f"ledger.{fmt}", fmt, gbk=gbk, as_of=day)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     media = XLSX_TYPE if fmt == "xlsx" else f"text/csv; charset={'gb18030' if gbk else 'utf-8'}"
-    return _file(path, folder, media, f"{name}化解台账_{_stamp(today)}.{fmt}")
+    return _file(path, folder, media, f"{name}化解台账_{_stamp(day)}.{fmt}")
 
 
 def _stamp(day: date) -> str:
@@ -168,11 +169,11 @@ def _layer_file(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    today = _stamp(datetime.now(TZ).date())
+    stamp = _stamp(today())
     media = MEDIA_TYPES[fmt]
     if fmt == BOUNDARY_TXT:
         media += f"; charset={'utf-8' if narrow.get('utf8') else 'gb18030'}"
-    return _file(path, folder, media, f"{name}{LAYER_NAMES[layer]}_{today}.{suffix}")
+    return _file(path, folder, media, f"{name}{LAYER_NAMES[layer]}_{stamp}.{suffix}")
 
 
 Layer = Literal["compounds", "parcels"]

@@ -3,11 +3,11 @@
 JSON (GeoJSON for items) or plain server-side HTML, chosen by `f=json|html` or else the
 Accept header (a browser gets HTML). Links are absolute and keep the request's other query
 parameters (`county`, filters), so a client paging with `next` stays on the same query.
-The collections, queries and CRS handling are in geo.ogc.features; this module only speaks HTTP.
+The collections, queries and CRS handling are in geo.ogc (collections, crs, params, cql2,
+items); this module only speaks HTTP.
 """
 
 import hashlib
-import html
 import json
 import math
 from collections.abc import Iterator
@@ -19,27 +19,28 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from sqlalchemy import Connection
 
 from api.dependencies import connection, etag_matches
+from api.pages import html_page
 from geo import TitlemapError
-from geo.ogc.features import (
+from geo.core.dates import today
+from geo.ogc.collections import (
     COLLECTIONS,
-    CRS84,
+    Collection,
+    feature_schema,
+    get_collection,
+    queryables_schema,
+)
+from geo.ogc.crs import CRS84, STORAGE_CRS, parse_crs, supported_crs
+from geo.ogc.items import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    STORAGE_CRS,
-    Collection,
     ItemsQuery,
     Page,
     collection_extents,
     feature_collection,
-    feature_schema,
-    get_collection,
     item,
     items_page,
-    parse_crs,
-    queryables_schema,
-    supported_crs,
 )
-from geo.query.compounds import beijing_today, data_version, get_county
+from geo.query.compounds import data_version, get_county
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 
@@ -198,7 +199,7 @@ def data_etag(request: Request, conn: Connection, county: str) -> str:
     every change), the Beijing date (`overdue` turns at midnight), the address and the
     format asked for: known before any feature is read."""
     version = data_version(conn, county)
-    seed = (version, beijing_today(), str(request.url), wants_html(request))
+    seed = (version, today(), str(request.url), wants_html(request))
     return '"' + hashlib.sha256(repr(seed).encode()).hexdigest()[:32] + '"'
 
 
@@ -215,57 +216,26 @@ def revalidated(etag: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# HTML: plain server-side pages, every value escaped
-
-STYLE = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:1.5em auto;
-max-width:72em;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;
-text-align:left;vertical-align:top}th{background:#f3f3f3}.wide{overflow-x:auto}
-nav a{margin-right:.3em}code{background:#f3f3f3;padding:0 .2em}svg{border:1px solid #ddd}
-"""
+# HTML: plain server-side pages (api/templates/ogc_*.html), every value escaped
 
 
-def esc(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是 / true" if value else "否 / false"
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False)
-    return html.escape(str(value), quote=True)
-
-
-def page(request: Request, title: str, body: str, trail: list[tuple[str, str]]) -> Response:
-    crumbs = " › ".join(f'<a href="{esc(href)}">{esc(name)}</a>' for name, href in trail)
+def page(
+    request: Request, template: str, title: str, trail: list[tuple[str, str]], **context: Any
+) -> Response:
+    """A page under the trail of (name, address) it was reached by, with its JSON's address."""
     json_href = url(request, request.url.path.removeprefix("/ogc"), True, f="json")
-    doc = (
-        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
-        f"<nav>{crumbs}</nav><h1>{esc(title)}</h1>{body}"
-        f'<p>JSON：<a href="{esc(json_href)}">{esc(json_href)}</a></p></body></html>'
-    )
-    return Response(doc, media_type="text/html; charset=utf-8", headers={"Vary": "Accept"})
+    return html_page(template, headers={"Vary": "Accept"}, title=title, trail=trail,
+                     json_href=json_href, **context)  # fmt: skip
 
 
 def trail(request: Request, *extra: tuple[str, str]) -> list[tuple[str, str]]:
     return [("OGC API", url(request, "", f="html")), *extra]
 
 
-def links_html(links: list[dict]) -> str:
-    rows = "".join(
-        f'<li><a href="{esc(k["href"])}">{esc(k.get("title") or k["rel"])}</a> '
-        f"<small>{esc(k['rel'])} · {esc(k['type'])}</small></li>"
-        for k in links
-    )
-    return f"<ul>{rows}</ul>"
-
-
-def svg(geometry: dict | None, size: int = 320) -> str:
-    """A small outline of a CRS84 geometry (no script, no tiles): what and where at a glance."""
+def outline(geometry: dict | None, size: int = 320) -> dict | None:
+    """A small outline of a CRS84 geometry (ogc_outline.svg): path data and dots in pixels."""
     if not geometry:
-        return ""
+        return None
     rings: list[list[list[float]]] = []
     points: list[list[float]] = []
 
@@ -287,24 +257,18 @@ def svg(geometry: dict | None, size: int = 320) -> str:
         walk(geometry["type"], geometry["coordinates"])
     xy = [p for ring in rings for p in ring] + points
     if not xy:
-        return ""
+        return None
     squash = math.cos(math.radians(sum(p[1] for p in xy) / len(xy)))  # a degree east is shorter
     xs, ys = [p[0] * squash for p in xy], [p[1] for p in xy]
     span = max(max(xs) - min(xs), max(ys) - min(ys), 1e-6)
     scale, pad = (size - 20) / span, 10
 
-    def at(p: list[float]) -> str:
+    def at(p: list[float]) -> tuple[str, str]:
         x, y = p[0] * squash, p[1]
-        return f"{pad + (x - min(xs)) * scale:.1f},{size - pad - (y - min(ys)) * scale:.1f}"
+        return f"{pad + (x - min(xs)) * scale:.1f}", f"{size - pad - (y - min(ys)) * scale:.1f}"
 
-    paths = "".join(
-        f'<path d="M{" L".join(at(p) for p in ring)} Z" fill="#4a90d9" fill-opacity=".3" '
-        'stroke="#1f5fa8" fill-rule="evenodd"/>'
-        for ring in rings
-    )
-    dots = "".join(f'<circle cx="{at(p).split(",")[0]}" cy="{at(p).split(",")[1]}" r="5" '
-                   'fill="#d9534f"/>' for p in points)  # fmt: skip
-    return f'<svg width="{size}" height="{size}" role="img">{paths}{dots}</svg>'
+    paths = ["M" + " L".join(",".join(at(p)) for p in ring) + " Z" for ring in rings]
+    return {"size": size, "paths": paths, "dots": [at(p) for p in points]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,8 +294,8 @@ def landing(request: Request, f: F = None, county: County = None) -> Response:
     }
     if not wants_html(request):
         return json_response(doc)
-    body = f"<p>{esc(doc['description'])}</p>" + links_html(links)
-    return page(request, doc["title"], body, trail(request))
+    return page(request, "ogc_landing.html", doc["title"], trail(request),
+                description=doc["description"], links=links)  # fmt: skip
 
 
 @router.get("/conformance", summary="符合的标准 / conformance classes")
@@ -339,8 +303,8 @@ def conformance(request: Request, f: F = None, county: County = None) -> Respons
     check_params(request, {"f", "county"})
     if not wants_html(request):
         return json_response({"conformsTo": CONFORMANCE})
-    items = "".join(f"<li><code>{esc(c)}</code></li>" for c in CONFORMANCE)
-    return page(request, "符合的标准 / Conformance", f"<ul>{items}</ul>", trail(request))
+    title = "符合的标准 / Conformance"
+    return page(request, "ogc_conformance.html", title, trail(request), conformance=CONFORMANCE)
 
 
 def collection_doc(request: Request, coll: Collection, extent: dict, crs: list[str]) -> dict:
@@ -387,13 +351,9 @@ def collections(
     links = self_links(request, "/collections")
     if not wants_html(request):
         return json_response({"links": links, "collections": docs, "crs": crs})
-    rows = "".join(
-        f'<tr><td><a href="{esc(url(request, "/collections/" + d["id"], f="html"))}">'
-        f"{esc(d['id'])}</a></td><td>{esc(d['title'])}</td><td>{esc(d['description'])}</td></tr>"
-        for d in docs
-    )
-    body = f"<table><tr><th>编号 id</th><th>名称 title</th><th>说明</th></tr>{rows}</table>"
-    return page(request, "数据集合 / Collections", body, trail(request))
+    rows = [d | {"href": url(request, "/collections/" + d["id"], f="html")} for d in docs]
+    title = "数据集合 / Collections"
+    return page(request, "ogc_collections.html", title, trail(request), collections=rows)
 
 
 def _collection(collection_id: str) -> Collection:
@@ -416,19 +376,9 @@ def collection(
     doc = collection_doc(request, coll, collection_extents(conn, code)[coll.id], crs)
     if not wants_html(request):
         return json_response(doc)
-    props = "".join(
-        f"<tr><td><code>{esc(p.name)}</code></td><td>{esc(p.title)}</td><td>{esc(p.type)}</td></tr>"
-        for p in coll.properties
-    )
-    body = (
-        f"<p>{esc(coll.description)}</p>{links_html(doc['links'])}"
-        f"<h2>属性 / Properties</h2><table><tr><th>名称</th><th>说明</th><th>类型</th></tr>"
-        f"{props}</table><h2>坐标系 / CRS</h2><ul>"
-        + "".join(f"<li><code>{esc(c)}</code></li>" for c in crs)
-        + "</ul>"
-    )
     back = ("集合", url(request, "/collections", f="html"))
-    return page(request, doc["title"], body, trail(request, back))
+    return page(request, "ogc_collection.html", doc["title"], trail(request, back),
+                collection=coll, links=doc["links"], crs=crs)  # fmt: skip
 
 
 @router.get(
@@ -444,18 +394,10 @@ def queryables(
     schema = queryables_schema(coll, url(request, f"/collections/{coll.id}/queryables"))
     if not wants_html(request):
         return json_response(schema, SCHEMA)
-    rows = "".join(
-        f"<tr><td><code>{esc(name)}</code></td><td>{esc(s.get('title'))}</td>"
-        f"<td>{esc(s.get('type') or s.get('format'))}</td><td>{esc(s.get('enum', ''))}</td></tr>"
-        for name, s in schema["properties"].items()
-    )
-    body = (
-        "<p>可作查询参数（如 <code>?status=stalled</code>）或在 CQL2 <code>filter</code> 中使用。"
-        " / Use as query parameters or in a CQL2 filter.</p>"
-        f"<table><tr><th>名称</th><th>说明</th><th>类型</th><th>取值</th></tr>{rows}</table>"
-    )
     back = ("集合 " + coll.id, url(request, f"/collections/{coll.id}", f="html"))
-    return page(request, f"可查询属性 / Queryables: {coll.id}", body, trail(request, back))
+    title = f"可查询属性 / Queryables: {coll.id}"
+    return page(request, "ogc_queryables.html", title, trail(request, back),
+                properties=schema["properties"])  # fmt: skip
 
 
 @router.get(
@@ -545,29 +487,23 @@ def items(
 def items_html(
     request: Request, coll: Collection, q: ItemsQuery, result: Page, links: list, headers: dict
 ) -> Response:
-    features = json.loads(result.features)
     names = [p.name for p in coll.properties]
-    head = "".join(f"<th>{esc(n)}</th>" for n in names)
-
-    def row(ft: dict) -> str:
-        href = url(request, f"/collections/{coll.id}/items/{quote(str(ft['id']))}", f="html")
-        cells = "".join(f"<td>{esc(ft['properties'].get(n))}</td>" for n in names)
-        return f'<tr><td><a href="{esc(href)}">{esc(ft["id"])}</a></td>{cells}</tr>'
-
-    rows = "".join(row(ft) for ft in features)
-    nav = " ".join(
-        f'<a href="{esc(k["href"].replace("f=json", "f=html"))}">{esc(k["title"])}</a>'
+    rows = [
+        {"id": ft["id"], "cells": [ft["properties"].get(n) for n in names],
+         "href": url(request, f"/collections/{coll.id}/items/{quote(str(ft['id']))}", f="html")}
+        for ft in json.loads(result.features)
+    ]  # fmt: skip
+    pages = [
+        {"href": k["href"].replace("f=json", "f=html"), "title": k["title"]}
         for k in links
         if k["rel"] in ("prev", "next")
-    )
-    body = (
-        f"<p>共 {result.matched} 个，本页 {result.returned} 个（第 {q.offset + 1} 起）/ "
-        f"{result.matched} matched, {result.returned} shown. 坐标系 / CRS: "
-        f"<code>{esc(result.crs.uri)}</code></p><p>{nav}</p>"
-        f'<div class="wide"><table><tr><th>id</th>{head}</tr>{rows}</table></div><p>{nav}</p>'
-    )
+    ]
     back = ("集合 " + coll.id, url(request, f"/collections/{coll.id}", f="html"))
-    response = page(request, f"{coll.title} / {coll.title_en}", body, trail(request, back))
+    response = page(
+        request, "ogc_items.html", f"{coll.title} / {coll.title_en}", trail(request, back),
+        matched=result.matched, returned=result.returned, first=q.offset + 1,
+        crs=result.crs.uri, pages=pages, names=names, rows=rows,
+    )  # fmt: skip
     response.headers.update(headers)
     return response
 
@@ -609,20 +545,13 @@ def feature(
         spliced = body[:-1] + ', "links": ' + json.dumps(links, ensure_ascii=False) + "}"
         return json_response(spliced, GEOJSON, headers)
     data = json.loads(body)
-    outline = ""
-    if out_crs.uri == CRS84:
-        outline = svg(data.get("geometry"))
-    rows = "".join(
-        f"<tr><th>{esc(p.title)}</th><td>{esc(data['properties'].get(p.name))}</td></tr>"
-        for p in coll.properties
-    )
+    rows = [(p.title, data["properties"].get(p.name)) for p in coll.properties]
     back = ("集合 " + coll.id, url(request, f"/collections/{coll.id}", f="html"))
     items_link = ("要素", url(request, f"/collections/{coll.id}/items", f="html"))
     response = page(
-        request,
-        f"{coll.title}：{data['id']}",
-        f"{outline}<table>{rows}</table>",
-        trail(request, back, items_link),
-    )
+        request, "ogc_item.html", f"{coll.title}：{data['id']}",
+        trail(request, back, items_link), rows=rows,
+        outline=outline(data.get("geometry")) if out_crs.uri == CRS84 else None,
+    )  # fmt: skip
     response.headers.update(headers)
     return response

@@ -10,7 +10,8 @@ Caching: the ETag is a hash of the tile's key (geo.query.tiles.tile_key: layer, 
 filter, the revision it last changed at, today's date), known without building the tile and,
 while serving, without a query (geo.db.revisions); a matching `If-None-Match` is answered 304 at
 once. `Cache-Control: no-cache` makes every client revalidate, so an edit shows on the next
-request. Built tiles are kept in geo.query.tiles.CACHE (bounded LRU) under the same key.
+request. Built tiles are kept in the app's TileCache (`app.state.tile_cache`, a bounded LRU
+made by api.app.create_app) under the same key.
 """
 
 import contextlib
@@ -31,17 +32,14 @@ from sqlalchemy import Connection
 from api.dependencies import connection, etag_matches, user_errors
 from api.routers.compounds import Filter, compound_filter, county_of
 from geo.query.compounds import CompoundFilter, get_county
+from geo.query.map_layers import FIELDS, MAP_LAYERS, MAX_ZOOM, layer_bounds
 from geo.query.tiles import (
-    CACHE,
-    FIELDS,
-    LAYERS,
-    MAX_ZOOM,
+    NO_FILTER,
     TileKey,
     build_tile,
     build_tile_async,
     cached_tile,
     known_tile_key,
-    layer_bounds,
     tile_key,
 )
 from maps.webmap import first_zoom
@@ -65,7 +63,7 @@ GZIP_TAG = "-gz"
 
 
 def _no_layer(layer: str) -> HTTPException:
-    return HTTPException(404, f"没有图层 {layer!r} / no such layer: {', '.join(LAYERS)}")
+    return HTTPException(404, f"没有图层 {layer!r} / no such layer: {', '.join(MAP_LAYERS)}")
 
 
 def tile_response(
@@ -80,11 +78,12 @@ def tile_response(
 ) -> Response:
     """A tile as an HTTP answer: 304 when the client's ETag is current, else the tile (gzip
     when the client takes it). Shared by /tiles/… .mvt and the web map's /api/tiles/… .pbf."""
-    if layer not in LAYERS:
+    if layer not in MAP_LAYERS:
         raise _no_layer(layer)
     with user_errors():
         key = tile_key(conn, layer, county_of(request, county), z, x, y, filters)
-    return _answer(request, key, lambda: build_tile(conn, key), compress=True)
+    cache = request.app.state.tile_cache
+    return _answer(request, key, lambda: build_tile(conn, cache, key), compress=True)
 
 
 def _answer(
@@ -101,12 +100,13 @@ def _answer(
     if data is None:
         return None
     if len(data) > 512 and "gzip" in request.headers.get("accept-encoding", ""):
-        zipped = CACHE.get(("gzip", key))
+        cache = request.app.state.tile_cache
+        zipped = cache.get(("gzip", key))
         if zipped is None:
             if not compress:
                 return None
             zipped = gzip.compress(data, 5)  # ~1.5 ms for 75 KB: kept beside the tile
-            CACHE.put(("gzip", key), zipped)
+            cache.put(("gzip", key), zipped)
         # another representation, another strong tag (RFC 9110 8.8.3)
         headers |= {"Content-Encoding": "gzip", "ETag": etag[:-1] + GZIP_TAG + '"'}
         data = zipped
@@ -156,7 +156,7 @@ def query_filter(request: Request) -> CompoundFilter:
     machinery; no filter parameter → the empty filter at once. Bad values → 422."""
     query = request.query_params
     if not any(name in query for name in FILTER_PARAMS):
-        return CompoundFilter()
+        return NO_FILTER
     values: dict = {}
     for name in FILTER_PARAMS:
         given = query.getlist(name)
@@ -201,13 +201,14 @@ async def serve_tile(request: Request) -> Response:
     layer, z, x, y = path["layer"], path["z"], path["x"], path["y"]
     filters = query_filter(request)
     code = county_of(request, request.query_params.get("county"))
-    engine, pool = request.app.state.engine, request.app.state.async_pool
+    state = request.app.state
+    engine, pool, cache = state.engine, state.async_pool, state.tile_cache
     key = known_tile_key(engine, layer, code, z, x, y, filters)
     if key is not None:
-        answer = _answer(request, key, lambda: cached_tile(key), compress=False)
+        answer = _answer(request, key, lambda: cached_tile(cache, key), compress=False)
         if answer is None and pool is not None and not key.crowded:
             with contextlib.suppress(psycopg.Error):  # the thread's pool checks connections
-                data = await build_tile_async(pool, engine.dialect, key)
+                data = await build_tile_async(pool, engine, cache, key)
                 answer = _answer(request, key, lambda: data, compress=False)
         if answer is not None:
             return answer
@@ -224,7 +225,7 @@ def _path_param(name: str, kind: str, description: str) -> dict:
 # one cost as much as answering a cached tile. Starlette's `:int` converts z/x/y.
 TILE_OPENAPI = {
     "parameters": [
-        _path_param("layer", "string", "图层 / layer: " + ", ".join(LAYERS)),
+        _path_param("layer", "string", "图层 / layer: " + ", ".join(MAP_LAYERS)),
         _path_param("z", "integer", "缩放级别 / zoom"),
         _path_param("x", "integer", "列 / column"),
         _path_param("y", "integer", "行 / row"),
@@ -269,7 +270,7 @@ def _base(request: Request) -> str:
 def _query(request: Request, layer: str, county: str) -> str:
     """?county=… and, for the compound layer, the filter parameters as the client gave them."""
     pairs = [("county", county)]
-    if LAYERS[layer].filterable:
+    if MAP_LAYERS[layer].filterable:
         pairs += [(k, v) for k, v in request.query_params.multi_items() if k in FILTER_PARAMS]
     return urlencode(pairs)
 
@@ -288,7 +289,7 @@ def tile_layers(request: Request, county: str | None = None) -> dict:
                 "tilejson": f"{_base(request)}/tiles/{name}.json?{query}",
                 "tiles": f"{_base(request)}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt?{query}",
             }
-            for name, spec in LAYERS.items()
+            for name, spec in MAP_LAYERS.items()
         ],
     }
 
@@ -306,9 +307,9 @@ def tilejson(
     filters: Filter,
     county: str | None = None,
 ) -> dict:
-    if layer not in LAYERS:
+    if layer not in MAP_LAYERS:
         raise _no_layer(layer)
-    spec = LAYERS[layer]
+    spec = MAP_LAYERS[layer]
     county = county_of(request, county)
     with user_errors(404):
         info = get_county(conn, county)

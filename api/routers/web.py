@@ -1,7 +1,7 @@
 """The web map and what it loads: the page, its static files, layers, tiles and overlaps.
 
 - `GET /` — the map page (folium, Chinese), for the settings' county or `?county=`.
-- `GET /static/{path}` — Leaflet and titlemap's own script, from maps/static (nothing is
+- `GET /static/{path}` — Leaflet and titlemap's own scripts, from maps/static (nothing is
   loaded from outside the app). With `?v=` (the content hash the page uses) cached for a year.
 - `GET /api/map/options` — what the filters offer (townships, planned areas, departments…).
 - `GET /api/layers/{layer}` — a layer as GeoJSON limited to `bbox`, simplified for `zoom`.
@@ -14,7 +14,6 @@ import io
 import json
 import mimetypes
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -26,17 +25,18 @@ from sqlalchemy import Connection
 from api.dependencies import connection, user_errors
 from api.routers.compounds import Filter, county_of
 from geo import TitlemapError
+from geo.core.dates import today
 from geo.query.compounds import (
     PLANNED_KIND_VALUES,
     BBox,
-    beijing_today,
     get_county,
     layer_counts,
     map_options,
 )
 from geo.query.compounds import extent as compound_extent
+from geo.query.map_layers import GEOJSON_LIMIT, MAP_LAYERS, layer_geojson
 from geo.query.overlaps import MAX_PIECES, overlap_rows, overlaps_geojson, write_xlsx
-from geo.query.tiles import GEOJSON_LIMIT, LAYERS, crowded_zoom, layer_geojson, warm
+from geo.query.tiles import crowded_zoom, warm
 from maps.styles import web_styles
 from maps.webmap import STATIC_DIR, Basemap, first_zoom, render_page
 
@@ -85,15 +85,21 @@ def page(
     zoom = first_zoom(extent)
     if zoom is not None and crowded_zoom(conn, county, zoom):
         # the first view's compound tiles are counted while the page loads
-        warm(request.app.state.engine, county, zoom)
+        warm(request.app.state.engine, request.app.state.tile_cache, county, zoom)
     body = render_page(county, info.name, extent, basemap_of(request), counts)
     return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 
 
-@lru_cache(maxsize=64)
-def _static(path: Path, mtime: float, compress: bool) -> bytes:
-    data = path.read_bytes()
-    return gzip.compress(data, 6) if compress else data
+def _static(request: Request, path: Path, compress: bool) -> bytes:
+    """The file as sent, kept by the app (`app.state.static_files`) until it changes on disk
+    (its modification time is in the key)."""
+
+    def read() -> bytes:
+        data = path.read_bytes()
+        return gzip.compress(data, 6) if compress else data
+
+    key = ("static", path, path.stat().st_mtime, compress)
+    return request.app.state.static_files(key, read)
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
@@ -112,9 +118,7 @@ def static(request: Request, path: str, v: str | None = None) -> Response:
     compress = file.suffix in COMPRESSIBLE and _accepts_gzip(request)
     if compress:
         headers["Content-Encoding"] = "gzip"
-    return Response(
-        _static(file, file.stat().st_mtime, compress), media_type=media, headers=headers
-    )
+    return Response(_static(request, file, compress), media_type=media, headers=headers)
 
 
 @router.get("/api/map/options", summary="地图筛选项 / what the map's filters offer")
@@ -136,7 +140,7 @@ def _parse_bbox(bbox: str | None) -> BBox | None:
 @router.get(
     "/api/layers/{layer}",
     summary="图层 GeoJSON（按范围）/ a map layer as GeoJSON, limited to a box",
-    description="图层 / layers: " + ", ".join(f"{k}（{v.title}）" for k, v in LAYERS.items()),
+    description="图层 / layers: " + ", ".join(f"{k}（{v.title}）" for k, v in MAP_LAYERS.items()),
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
@@ -152,8 +156,8 @@ def layer(
     limit: Annotated[int, Query(ge=1, le=2 * GEOJSON_LIMIT)] = GEOJSON_LIMIT,
     county: str | None = None,
 ) -> Response:
-    if layer not in LAYERS:
-        raise HTTPException(404, f"没有图层 {layer!r} / no such layer: {', '.join(LAYERS)}")
+    if layer not in MAP_LAYERS:
+        raise HTTPException(404, f"没有图层 {layer!r} / no such layer: {', '.join(MAP_LAYERS)}")
     with user_errors():
         body = layer_geojson(
             conn, layer, county_of(request, county), _parse_bbox(bbox), zoom, limit, filters
@@ -216,7 +220,7 @@ def overlaps_xlsx(
         rows = overlap_rows(conn, county, kinds=kind, filters=filters)
     buffer = io.BytesIO()
     write_xlsx(rows, buffer, info.name, info.epsg, as_of=filters.as_of)
-    day: date = filters.as_of or beijing_today()
+    day: date = filters.as_of or today()
     name = f"{info.name}小区与规划片区重叠_{day:%Y%m%d}.xlsx"
     disposition = f"attachment; filename=\"overlaps.xlsx\"; filename*=UTF-8''{quote(name)}"
     return Response(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from geo import TitlemapError
+from geo.core.crs import zone_of_epsg
 
 NOISE_M2 = 1e-4  # overlaps smaller than 1 cm² are float noise along shared edges
 
@@ -200,7 +201,7 @@ class CheckReport:
 
 
 def crs_words(epsg: int) -> str:
-    zone = epsg - 4534 + 25 if 4534 <= epsg <= 4554 else epsg - 4513 + 25
+    zone, _ = zone_of_epsg(epsg)
     return f"CGCS2000 3 度带高斯-克吕格投影 第 {zone} 带（中央经线 {3 * zone}°E），EPSG:{epsg}"
 
 

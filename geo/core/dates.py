@@ -59,7 +59,8 @@ def _month_end(year: int, month: int) -> date:
     return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
 
 
-def _blank(value) -> bool:
+def is_blank(value) -> bool:
+    """None, NaN, NaT or only spaces: an empty cell."""
     if value is None:
         return True
     if isinstance(value, str):
@@ -72,7 +73,7 @@ def _blank(value) -> bool:
 
 def parse_date(value) -> date | None:
     """A day from a cell or field; None for a blank; DateError for anything else."""
-    if _blank(value):
+    if is_blank(value):
         return None
     if isinstance(value, pd.Timestamp | datetime):
         return value.date()

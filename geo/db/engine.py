@@ -12,7 +12,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo import TitlemapError
-from geo.core.settings import Settings, get_settings
+from geo.core.settings import Settings
 from geo.db.cluster import INSTALL_HINT, LocalCluster
 
 POSTGIS_HINT = f"服务器上安装 PostGIS / install PostGIS on the server: {INSTALL_HINT}"
@@ -33,8 +33,7 @@ def normalise_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def database_url(settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
+def database_url(settings: Settings) -> str:
     if settings.database_url:
         return normalise_url(settings.database_url)
     return local_cluster(settings).ensure_running()
@@ -110,8 +109,9 @@ def _engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-def get_engine(settings: Settings | None = None) -> Engine:
-    """The process-wide engine (one pool per URL)."""
+def get_engine(settings: Settings) -> Engine:
+    """The engine for `settings`' database, one per URL in a process (the CLI and the app it
+    serves share its pool)."""
     return _engine_for(database_url(settings))
 
 

@@ -56,12 +56,14 @@ class RevisionMemo:
         with self._guard:
             lock = self._computing.setdefault(key, threading.Lock())
         with lock:
-            value = self.get(key, MISSING)
-            if value is MISSING:
-                value = self.put(key, compute())
-            with self._guard:
-                self._computing.pop(key, None)
-            return value
+            try:
+                value = self.get(key, MISSING)
+                if value is MISSING:
+                    value = self.put(key, compute())
+                return value
+            finally:  # also when compute() raised: nothing is kept, the next asker retries
+                with self._guard:
+                    self._computing.pop(key, None)
 
     def clear(self) -> None:
         with self._guard:

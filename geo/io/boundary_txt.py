@@ -21,9 +21,9 @@ then point lines `点号,圈号,X,Y` — **X is the northing**, Y the easting (p
 number in front); 圈号 1 is the outer ring, 2+ holes (a ring outside every earlier one is another
 part of a multi-part parcel); the first point is repeated to close a ring.
 
-`read` (registered as a `geo.io.layers` reader) takes the CRS from the header and checks it against
-the coordinates: swapped X/Y, a zone prefix that contradicts 带号, or a 带号 that would put the
-file far from the county while the county's own zone puts it inside, are refused unless the
+`read` (its `READER` is registered in `geo.io.readers`) takes the CRS from the header and checks
+it against the coordinates: swapped X/Y, a zone prefix that contradicts 带号, or a 带号 that would
+put the file far from the county while the county's own zone puts it inside, are refused unless the
 caller says which to trust (`trust="header" | "coordinates"`). Xi'an 1980 and Beijing 1954 are
 moved to CGCS2000 with seven parameters (`geo.io.datums`), never without. 地块面积 is taken in 公顷
 or 平方米, whichever matches the drawn areas, and the notes say which.
@@ -59,7 +59,7 @@ from geo.io.datums import (
     parse_helmert,
     settings_helmert,
 )
-from geo.io.layers import RawLayer, ReadContext, Reader, register
+from geo.io.registry import RawLayer, ReadContext, Reader
 
 ATTRIBUTE_SECTION = "属性描述"
 COORDINATE_SECTION = "地块坐标"
@@ -603,7 +603,7 @@ def _notes(doc: TxtFile, placement: Placement, unit: str, neither, opened, count
     return notes
 
 
-register(Reader("boundary_txt", "界址点坐标交换文件 TXT", (".txt",), read, sniff, strict=True))
+READER = Reader("boundary_txt", "界址点坐标交换文件 TXT", (".txt",), read, sniff, strict=True)
 
 
 # -- writing -------------------------------------------------------------------------------------

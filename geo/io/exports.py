@@ -19,14 +19,16 @@ from sqlalchemy import Connection, Engine, text
 
 from geo import TitlemapError
 from geo.core.crs import FIRST_ZONE, STORAGE_EPSG, sql_area, to_projected, zone_of_epsg
+from geo.core.dates import BEIJING_ZONE
 from geo.core.model import BLOCKER_LABELS, LAND_USE_LABELS
+from geo.core.rates import rate_sql
 from geo.io.boundary_txt import TxtFeature, county_header
 from geo.io.boundary_txt import write as write_txt
 from geo.query.compounds import NOT_ON_LEDGER, get_county, status_labels_sql
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total), as geo.io.ledger_sheet
 
-LAYERS = ("compounds", "parcels")
+EXPORT_LAYERS = ("compounds", "parcels")
 FORMATS = {"gpkg": "GPKG", "geojson": "GeoJSON"}
 BOUNDARY_TXT = "boundary-txt"
 MEDIA_TYPES = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json",
@@ -70,7 +72,7 @@ def _blocker_labels_sql(column: str) -> str:
 
 def compound_select(epsg: int) -> str:
     """SELECT … FROM … of every compound field (COMPOUND_FIELDS, plus id, township_code and
-    geom), without WHERE: shared by the exports and the OGC API (geo.ogc.features)."""
+    geom), without WHERE: shared by the exports and the OGC API (geo.ogc.collections)."""
     return f"""
         SELECT c.id, c.code, c.name, c.address, t.name AS township, t.code AS township_code,
                d.name AS developer,
@@ -83,17 +85,15 @@ def compound_select(epsg: int) -> str:
                coalesce(e.status, '{NOT_ON_LEDGER}') AS status,
                {status_labels_sql()} AS status_label,
                e.units_task, e.units_first_registered, e.units_transferred,
-               round(e.units_first_registered::numeric / nullif(e.units_task, 0), 4)::float8
-                   AS first_rate,
-               round(e.units_transferred::numeric / nullif(e.units_task, 0), 4)::float8
-                   AS transfer_rate,
+               {rate_sql("e.units_first_registered", "e.units_task")} AS first_rate,
+               {rate_sql("e.units_transferred", "e.units_task")} AS transfer_rate,
                array_to_string(e.blockers, ',') AS blockers,
                {_blocker_labels_sql("e.blockers")} AS blocker_labels,
                e.blocker_note, e.lead_department,
                array_to_string(e.cooperating_departments, '、') AS cooperating_departments,
                e.supervising_leader, e.task_force_lead,
                to_char(e.deadline, 'YYYY-MM-DD') AS deadline,
-               coalesce(e.deadline < (now() AT TIME ZONE 'Asia/Shanghai')::date
+               coalesce(e.deadline < (now() AT TIME ZONE '{BEIJING_ZONE}')::date
                         AND e.status <> 'closed', false) AS overdue,
                to_char(e.opened_on, 'YYYY-MM-DD') AS opened_on,
                to_char(e.closed_on, 'YYYY-MM-DD') AS closed_on,
@@ -192,8 +192,8 @@ def layer_frame(
 ) -> gpd.GeoDataFrame:
     """The layer as a GeoDataFrame in EPSG:4490 with Chinese or English field names, narrowed
     to `codes` and/or a `township` (code or name) when given."""
-    if layer not in LAYERS:
-        raise TitlemapError(f"未知图层 / unknown layer {layer!r}: {' / '.join(LAYERS)}")
+    if layer not in EXPORT_LAYERS:
+        raise TitlemapError(f"未知图层 / unknown layer {layer!r}: {' / '.join(EXPORT_LAYERS)}")
     if names not in ("zh", "en"):
         raise TitlemapError(f"字段名应为 zh 或 en / names must be zh or en: {names!r}")
     with engine.connect() as conn:

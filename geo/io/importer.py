@@ -6,6 +6,9 @@ EPSG:4490, checks every feature — a geometry that can be repaired is repaired 
 (its boundary buffered by `COUNTY_MARGIN_M`, measured in the county's Gauss-Krüger zone), or
 whose code is missing, repeated in the file or refers to something unknown is refused with its
 id — and upserts by (county_code, code): a corrected file re-imported updates rows in place.
+Cells become values by `geo.io.converters` (dates by `geo.core.dates.parse_date`, parcel codes
+by `geo.core.codes`), broken geometries are named in `geo.core.geometry`'s words, the columns
+written are the model's: the same rules as the ledger sheet and the parcel checks.
 
 Everything happens in one transaction: with any feature refused nothing is written (unless
 `partial`, which writes the good ones); an import killed half-way leaves nothing behind. Rows
@@ -22,31 +25,41 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import shapely
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from geo import TitlemapError
 from geo.core.crs import measuring_epsg, reproject, to_projected, zone_of_epsg
-from geo.core.model import PLANNED_AREA_LABELS
-from geo.core.settings import get_settings
+from geo.core.dates import is_blank
+from geo.core.geometry import validity_words
+from geo.core.model import copy_columns
+from geo.io.archive import Limits
+from geo.io.converters import (
+    amount,
+    cell_text,
+    convert_all,
+    day,
+    parcel_code,
+    planned_kind,
+    township_code,
+    whole_number,
+)
 from geo.io.datums import check_convention, gcj_offset
 from geo.io.layers import (
     FIELDS,
-    LAYERS,
+    IMPORT_LAYERS,
     POINT_LAYERS,
-    ImportOptions,
     LayerData,
-    Limits,
+    check_layer,
     read_layer,
 )
 from geo.io.load import copy_rows, ewkb
+from geo.io.registry import ImportOptions
 
 COUNTY_MARGIN_M = 500.0
 LISTED = 30  # refusals and repairs shown by `lines()`; `to_dict()` keeps up to JSON_LISTED
@@ -96,7 +109,7 @@ class ImportReport:
 
     def lines(self) -> list[str]:
         """The report in words for the command line, Chinese first."""
-        label = LAYERS.get(self.layer, self.layer)
+        label = IMPORT_LAYERS.get(self.layer, self.layer)
         out = [
             f"导入{label}（{self.layer}）← {self.source}：{self.features} 个要素 / features",
             f"坐标系 / CRS: {self.crs} — {self.crs_note}",
@@ -164,193 +177,46 @@ def county_place(conn: Connection, county: str) -> Place:
     return Place(row.code, row.name, epsg, boundary)
 
 
-# -- values --------------------------------------------------------------------------------------
-
-
-def _blank(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(value) -> str:
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.date().isoformat()
-    return str(value).strip()
-
-
-def _number_text(value) -> str:
-    cleaned = re.sub(r"[,，\s]", "", _text(value))
-    return re.sub(r"(栋|幢|套|户|元|平方米|㎡|m2|公顷|亩|万元)$", "", cleaned)
-
-
-def _int(value) -> int:
-    try:
-        number = Decimal(_number_text(value))
-    except InvalidOperation:
-        raise ValueError(f"不是整数 / not a whole number: {value!r}") from None
-    if number != number.to_integral_value() or number < 0 or number > 2**31 - 1:
-        raise ValueError(f"不是有效的整数 / not a valid whole number: {value!r}")
-    return int(number)
-
-
-def _amount(limit: Decimal) -> Callable[[object, float], Decimal]:
-    def convert(value, factor: float = 1.0) -> Decimal:
-        try:
-            number = Decimal(_number_text(value))
-        except InvalidOperation:
-            raise ValueError(f"不是数字 / not a number: {value!r}") from None
-        if not number.is_finite() or number < 0:
-            raise ValueError(f"不是有效的数 / not a valid amount: {value!r}")
-        number = (number * Decimal(repr(factor))).quantize(Decimal("0.01"), ROUND_HALF_UP)
-        if number >= limit:
-            raise ValueError(f"数值过大 / too large: {value!r}")
-        return number
-
-    return convert
-
-
-_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?$")
-_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-EXCEL_EPOCH = date(1899, 12, 30)
-
-
-def _date(value) -> date:
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
-    raw = _text(value)
-    match = _DATE.match(raw) or _COMPACT_DATE.match(raw)
-    try:
-        if match:
-            return date(*(int(part) for part in match.groups()))
-        if isinstance(value, int | float | np.integer | np.floating) and 10_000 < value < 80_000:
-            return EXCEL_EPOCH + timedelta(days=int(value))  # an Excel serial day
-    except ValueError:
-        pass
-    raise ValueError(f"不是日期 / not a date: {value!r}（应如 2024-05-01 或 2024年5月1日）")
-
-
-def _planned_kind(value) -> str:
-    raw = _text(value)
-    for kind, label in PLANNED_AREA_LABELS.items():
-        if raw in (kind.value, label):
-            return kind.value
-    near = [k.value for k, label in PLANNED_AREA_LABELS.items() if raw in label or label in raw]
-    if len(near) == 1:
-        return near[0]
-    allowed = "、".join(PLANNED_AREA_LABELS.values())
-    raise ValueError(f"未知片区类型 {raw!r} / unknown kind; 可选 / allowed: {allowed}")
-
-
-_PARCEL_CODE = re.compile(r"^\d{12}[GJZ][ABSXCDEFHGWY]\d{5}$")
-
-
-def _parcel_code(county: str) -> Callable[[object], str]:
-    def convert(value) -> str:
-        code = re.sub(r"\s", "", _text(value)).upper()
-        if not _PARCEL_CODE.match(code):
-            raise ValueError(
-                f"宗地代码应为 19 位（6 位县代码+6 位地籍区/子区+2 位特征码+5 位顺序号）: {code!r} "
-                "/ not a 19-character parcel code"
-            )
-        if code[:6] != county:
-            raise ValueError(f"宗地代码 {code} 不属于本县 {county} / parcel code of another county")
-        return code
-
-    return convert
-
-
-def _township_code(value) -> str:
-    code = _text(value)
-    if len(code) > 12:
-        raise ValueError(f"乡镇代码超过 12 位 / township code longer than 12: {code!r}")
-    return code
-
-
-_BLANK = object()
-
-
-def _convert(values: Iterable, convert: Callable) -> tuple[list, dict[int, str]]:
-    """Converted values (None for blanks) and {row: why} for those that would not convert.
-
-    Each distinct value is converted once: files repeat their values a lot."""
-    out: list = []
-    errors: dict[int, str] = {}
-    cache: dict = {}
-    if isinstance(values, pd.Series):
-        values = values.to_numpy(dtype=object)  # iterating a Series is slow
-    for i, value in enumerate(values):
-        try:
-            result = cache[value]
-        except (KeyError, TypeError):
-            if _blank(value):
-                result = _BLANK
-            else:
-                try:
-                    result = convert(value)
-                except ValueError as exc:
-                    result = exc
-            try:
-                cache[value] = result
-            except TypeError:
-                pass
-        if result is _BLANK:
-            out.append(None)
-        elif isinstance(result, ValueError):
-            errors[i] = str(result)
-            out.append(None)
-        else:
-            out.append(result)
-    return out, errors
-
-
 # -- what goes where ---------------------------------------------------------------------------
+
+
+KEYS = ("county_code", "code", "geom")  # what the upsert writes itself
 
 
 @dataclass(frozen=True)
 class Target:
     table: str
-    columns: tuple[str, ...]  # besides county_code, code and geom
     required: tuple[str, ...]  # columns a new row cannot do without
     noun: str
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table's columns besides county_code, code and geom, as the model declares them."""
+        return tuple(c for c in copy_columns(self.table) if c not in KEYS)
+
 
 TARGETS = {
-    "compounds": Target("compound", ("name", "address", "township_id", "developer_id",
-                                     "buildings", "units_sold", "sold_on", "occupied_on"),
-                        ("name",), "小区"),
-    "parcels": Target("parcel", ("recorded_area_m2", "land_use", "right_type", "premium_due",
-                                 "premium_paid"), (), "宗地"),
-    "planned": Target("planned_area", ("kind", "name"), ("kind", "name"), "片区"),
-    "complaints": Target("complaint", ("received_on", "source", "text"), ("received_on", "text"),
-                         "投诉"),
-    "townships": Target("township", ("name", "kind"), ("name", "kind"), "乡镇"),
-}  # fmt: skip
+    "compounds": Target("compound", ("name",), "小区"),
+    "parcels": Target("parcel", (), "宗地"),
+    "planned": Target("planned_area", ("kind", "name"), "片区"),
+    "complaints": Target("complaint", ("received_on", "text"), "投诉"),
+    "townships": Target("township", ("name", "kind"), "乡镇"),
+}
 
 # file field → (database column, converter); references and links are resolved separately.
 VALUE_FIELDS: dict[str, dict[str, tuple[str, Callable]]] = {
-    "compounds": {"name": ("name", _text), "address": ("address", _text),
-                  "buildings": ("buildings", _int), "units_sold": ("units_sold", _int),
-                  "sold_on": ("sold_on", _date), "occupied_on": ("occupied_on", _date)},
-    "parcels": {"area": ("recorded_area_m2", _amount(Decimal("1e12"))),
-                "land_use": ("land_use", _text), "right_type": ("right_type", _text),
-                "premium_due": ("premium_due", _amount(Decimal("1e14"))),
-                "premium_paid": ("premium_paid", _amount(Decimal("1e14")))},
-    "planned": {"kind": ("kind", _planned_kind), "name": ("name", _text)},
-    "complaints": {"received_on": ("received_on", _date), "source": ("source", _text),
-                   "text": ("text", _text)},
-    "townships": {"name": ("name", _text), "kind": ("kind", _text)},
+    "compounds": {"name": ("name", cell_text), "address": ("address", cell_text),
+                  "buildings": ("buildings", whole_number),
+                  "units_sold": ("units_sold", whole_number),
+                  "sold_on": ("sold_on", day), "occupied_on": ("occupied_on", day)},
+    "parcels": {"area": ("recorded_area_m2", amount(Decimal("1e12"))),
+                "land_use": ("land_use", cell_text), "right_type": ("right_type", cell_text),
+                "premium_due": ("premium_due", amount(Decimal("1e14"))),
+                "premium_paid": ("premium_paid", amount(Decimal("1e14")))},
+    "planned": {"kind": ("kind", planned_kind), "name": ("name", cell_text)},
+    "complaints": {"received_on": ("received_on", day), "source": ("source", cell_text),
+                   "text": ("text", cell_text)},
+    "townships": {"name": ("name", cell_text), "kind": ("kind", cell_text)},
 }  # fmt: skip
 COLUMN_WORDS = {"name": "名称", "kind": "类型", "received_on": "日期", "text": "内容"}
 
@@ -387,24 +253,6 @@ class _Rows:
 
 
 # -- geometry checks -----------------------------------------------------------------------------
-
-VALIDITY_WORDS = {
-    "self-intersection": "自相交",
-    "ring self-intersection": "环自相交",
-    "too few points": "点数过少",
-    "hole lies outside shell": "内环在外环之外",
-    "nested holes": "内环嵌套",
-    "nested shells": "外环嵌套",
-    "interior is disconnected": "内部不连通",
-    "duplicate rings": "环重复",
-    "invalid coordinate": "坐标无效",
-    "ring is not closed": "环未闭合",
-}
-
-
-def _validity_words(reason: str) -> str:
-    head = reason.split("[")[0].strip().lower()
-    return f"{VALIDITY_WORDS.get(head, '图形无效')} / {reason}"
 
 
 def _polygonal(geom) -> shapely.Geometry | None:
@@ -458,10 +306,10 @@ def _check_geometries(geoms: np.ndarray, layer: str, rows: _Rows) -> np.ndarray:
             reason = shapely.is_valid_reason(geoms[i])
             fixed = _polygonal(shapely.make_valid(geoms[i]))
             if fixed is None or fixed.is_empty or not fixed.is_valid:
-                rows.refuse(i, f"图形无效且无法修复 / invalid, cannot repair: {reason}")
+                rows.refuse(i, f"{validity_words(reason)}，图形无效且无法修复 / cannot repair")
             else:
                 geoms[i] = fixed
-                rows.repairs[int(i)] = f"{_validity_words(reason)}，已用 make_valid 修复 / repaired"
+                rows.repairs[int(i)] = f"{validity_words(reason)}，已用 make_valid 修复 / repaired"
     return geoms
 
 
@@ -509,8 +357,10 @@ def _codes(data: LayerData, county: str, rows: _Rows) -> None:
             f"找不到编号列（可用列名：{'、'.join(spec.headers[:8])} 等）；文件中的列为 "
             f"{data.unused} / no code column"
         )
-    convert = {"parcels": _parcel_code(county), "townships": _township_code}.get(data.layer, _text)
-    codes, errors = _convert(data.frame["code"], convert)
+    convert = {"parcels": parcel_code(county), "townships": township_code}.get(
+        data.layer, cell_text
+    )
+    codes, errors = convert_all(data.frame["code"], convert)
     for i, why in errors.items():
         rows.refuse(i, why)
     seen: dict[str, list[int]] = defaultdict(list)
@@ -544,7 +394,7 @@ def _resolver(by_key: dict, by_name: dict, noun: tuple[str, str]) -> Callable[[o
     cn, en = noun
 
     def resolve(value) -> int:
-        raw = _text(value)
+        raw = cell_text(value)
         if raw in by_key:
             return by_key[raw]
         found = by_name.get(raw, [])
@@ -569,7 +419,7 @@ def _attributes(
             continue
         factor = data.factors.get(name, 1.0)
         func = (lambda v, c=convert, f=factor: c(v, f)) if factor != 1.0 else convert
-        values[column], errors = _convert(frame[name], func)
+        values[column], errors = convert_all(frame[name], func)
         word = next(f.label for f in FIELDS[data.layer] if f.name == name)
         for i, why in errors.items():
             rows.refuse(i, f"{word}：{why}")
@@ -589,7 +439,7 @@ def _attributes(
         for name, (column, sql, noun) in refs.items():
             if name in frame:
                 resolve = _resolver(*_lookup(conn, sql, county), noun)
-                values[column], errors = _convert(frame[name], resolve)
+                values[column], errors = convert_all(frame[name], resolve)
                 for i, why in errors.items():
                     rows.refuse(i, why)
     links: dict[int, list[int]] = {}
@@ -598,9 +448,9 @@ def _attributes(
             conn, "SELECT id, code, NULL FROM compound WHERE county_code = :c", county
         )
         for i, value in enumerate(frame["compound"]):
-            if _blank(value):
+            if is_blank(value):
                 continue
-            codes = [c for c in re.split(r"[,，、;；\s]+", _text(value)) if c]
+            codes = [c for c in re.split(r"[,，、;；\s]+", cell_text(value)) if c]
             unknown = [c for c in codes if c not in known]
             if unknown:
                 rows.refuse(i, f"未知小区 {'、'.join(unknown)} / unknown compound")
@@ -750,24 +600,30 @@ OFFSET_LAYERS = frozenset({"compounds", "parcels", "planned"})
 
 
 def import_options(
-    place: Place, trust: str | None = None, gcj02: bool = False, parameters: str | None = None
+    place: Place,
+    trust: str | None = None,
+    gcj02: bool = False,
+    parameters: str | None = None,
+    datum_parameters: str | None = None,
+    helmert_convention: str = "position_vector",
 ) -> ImportOptions:
-    """The caller's choices plus the county's: settings' parameters, its place on the map."""
+    """The caller's choices plus the county's: its seven parameters and their convention (the
+    settings TITLEMAP_DATUM_PARAMETERS, TITLEMAP_HELMERT_CONVENTION, passed in by the CLI and
+    the API), its place on the map."""
     trust = (trust or "").strip().lower() or None
     if trust is not None and trust not in TRUSTS:
         raise TitlemapError(
             f"trust 应为 header（按文件头）或 coordinates（按坐标）：收到 {trust!r} / trust must "
             "be header or coordinates"
         )
-    settings = get_settings()
     bounds = tuple(place.boundary.bounds) if place.boundary is not None else None
     lon = (bounds[0] + bounds[2]) / 2 if bounds else None
     if lon is None and place.epsg is not None:
         lon = zone_of_epsg(place.epsg)[0] * 3.0
     return ImportOptions(
         trust=trust, gcj02=gcj02, parameters=(parameters or "").strip() or None,
-        county_parameters=settings.datum_parameters,
-        convention=check_convention(settings.helmert_convention),
+        county_parameters=(datum_parameters or "").strip() or None,
+        convention=check_convention(helmert_convention),
         county_lon=lon, county_bounds=bounds,
     )  # fmt: skip
 
@@ -807,27 +663,30 @@ def import_file(
     trust: str | None = None,
     gcj02: bool = False,
     parameters: str | None = None,
+    datum_parameters: str | None = None,
+    helmert_convention: str = "position_vector",
 ) -> ImportReport:
     """Import `path` into `layer` of `county`; see the module's docstring.
 
     `trust` ("header" | "coordinates") settles a coordinate file whose header and coordinates
     disagree; `gcj02` corrects lon/lat traced on Gaode/Tencent maps; `parameters` are the
     seven Xi'an 1980 / Beijing 1954 → CGCS2000 parameters (else the file's, else the county's
-    TITLEMAP_DATUM_PARAMETERS).
+    `datum_parameters`, the setting TITLEMAP_DATUM_PARAMETERS); `helmert_convention` says how
+    their rotations turn (the setting TITLEMAP_HELMERT_CONVENTION).
 
     Raises TitlemapError when the file as a whole cannot be used (unreadable, unsafe zip,
     CRS that cannot be told, swapped axes, no code column); problems of single features go
     into the report. `source` names the file in the report (an upload's own name)."""
     started = time.monotonic()
     progress = progress or _quiet
-    if layer not in LAYERS:
-        raise TitlemapError(
-            f"未知图层 {layer!r}，可选 / unknown layer, one of: {', '.join(LAYERS)}"
-        )
+    check_layer(layer)
     progress("读取 / reading", 0, 0)
     with engine.connect() as conn:
         place = county_place(conn, county)
-    options = import_options(place, trust=trust, gcj02=gcj02, parameters=parameters)
+    options = import_options(
+        place, trust=trust, gcj02=gcj02, parameters=parameters,
+        datum_parameters=datum_parameters, helmert_convention=helmert_convention,
+    )  # fmt: skip
     data = read_layer(
         path, layer, county_epsg=place.epsg, crs=crs, limits=limits, source=source,
         source_layer=source_layer, options=options,

@@ -1,20 +1,49 @@
-"""Load a whole county (the demo county's frames) into PostGIS in one transaction.
+"""Load a whole county — its layers as plain frames (`CountyFrames`) — into PostGIS in one
+transaction.
 
 Rows go in with COPY, which keeps a 100 000-compound county to seconds; geometries travel as
-hex EWKB with their SRID. Either everything lands or nothing does.
+hex EWKB with their SRID. Either everything lands or nothing does. The columns written are the
+model's (`geo.core.model.copy_columns`); links between layers travel as codes (a compound's
+township code, a ledger row's compound code) and are turned into ids here.
 """
 
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import geopandas as gpd
 import pandas as pd
 import shapely
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, text
 
 from geo.core.crs import STORAGE_EPSG
-from geo.demo.county import DemoCounty
+from geo.core.model import copy_columns
+
+
+@dataclass
+class CountyFrames:
+    """A county's layers, one frame each; the spatial ones (GeoDataFrames) in EPSG:4490.
+
+    Columns are the tables' (`copy_columns`) except where a link travels as a code:
+    compounds carry `township_code` and `developer_credit_code`; compound_parcels
+    `compound_code` and `parcel_code`; ledger and ledger_events `compound_code`. Ledger lists
+    (blockers, cooperating departments) are comma-joined text, ledger events' `changes` and
+    `state` JSON (text or dicts). A frame may leave out a nullable column (the county's
+    `gk_epsg`): it stays NULL.
+    """
+
+    county: gpd.GeoDataFrame
+    townships: gpd.GeoDataFrame
+    context: gpd.GeoDataFrame
+    developers: pd.DataFrame
+    compounds: gpd.GeoDataFrame
+    parcels: gpd.GeoDataFrame
+    compound_parcels: pd.DataFrame
+    planned_areas: gpd.GeoDataFrame
+    complaints: gpd.GeoDataFrame
+    ledger: pd.DataFrame
+    ledger_events: pd.DataFrame
 
 
 @dataclass
@@ -70,40 +99,16 @@ def _frame_rows(frame: pd.DataFrame, columns: Sequence[str], **derived: Callable
         yield tuple(derived[name](record) if name in derived else record[name] for name in columns)
 
 
-def load_county(engine: Engine, demo: DemoCounty, replace: bool = False) -> LoadReport:
-    """Load every layer of `demo`; with `replace`, the county's old rows go first."""
-    county = str(demo.county["code"].iloc[0])
+def load_county(engine: Engine, frames: CountyFrames, replace: bool = False) -> LoadReport:
+    """Load every layer of `frames`; with `replace`, the county's old rows go first."""
+    county = str(frames.county["code"].iloc[0])
     with engine.begin() as conn:
         if county_exists(conn, county):
             if not replace:
                 return LoadReport(county, loaded=False)
             conn.execute(text("DELETE FROM county WHERE code = :c"), {"c": county})
-        counts = _load_all(conn, county, demo)
+        counts = _load_all(conn, county, frames)
     return LoadReport(county, loaded=True, counts=counts)
-
-
-COLUMNS = {
-    "county": ["code", "name", "province", "target_rate", "target_deadline", "ledger_cutoff",
-               "geom"],
-    "township": ["county_code", "code", "name", "kind", "geom"],
-    "context_feature": ["county_code", "kind", "name", "geom"],
-    "developer": ["county_code", "name", "credit_code", "contact", "credit_status",
-                  "blacklist_reason", "blacklisted_on"],
-    "compound": ["county_code", "code", "name", "address", "township_id", "developer_id",
-                 "buildings", "units_sold", "sold_on", "occupied_on", "geom"],
-    "parcel": ["county_code", "code", "recorded_area_m2", "land_use", "right_type",
-               "premium_due", "premium_paid", "geom"],
-    "compound_parcel": ["compound_id", "parcel_id", "county_code"],
-    "planned_area": ["county_code", "code", "kind", "name", "geom"],
-    "complaint": ["county_code", "code", "received_on", "source", "text", "geom"],
-    "ledger_entry": ["county_code", "compound_id", "ledger_no", "units_task",
-                     "units_first_registered", "units_transferred", "status", "blockers",
-                     "blocker_note", "lead_department", "cooperating_departments",
-                     "supervising_leader", "plan", "task_force_lead", "deadline", "opened_on",
-                     "closed_on", "close_reason", "version", "updated_by"],
-    "ledger_event": ["county_code", "entry_id", "at", "user_name", "action", "changes", "state",
-                     "note"],
-}  # fmt: skip
 
 
 def _entry_ids(conn: Connection, county: str) -> dict[str, int]:
@@ -114,42 +119,43 @@ def _entry_ids(conn: Connection, county: str) -> dict[str, int]:
     return dict(conn.execute(query, {"c": county}).all())
 
 
-def _load_all(conn: Connection, county: str, demo: DemoCounty) -> dict[str, int]:
+def _load_all(conn: Connection, county: str, frames: CountyFrames) -> dict[str, int]:
     counts: dict[str, int] = {}
 
     def put(table: str, frame: pd.DataFrame, **derived: Callable) -> None:
         frame = frame.assign(county_code=county)
         if "geometry" in frame:
             frame = frame.assign(geom=ewkb(frame.geometry))
-        rows = _frame_rows(frame, COLUMNS[table], **derived)
-        counts[table] = copy_rows(conn, table, COLUMNS[table], rows)
+        columns = [c for c in copy_columns(table) if c in derived or c in frame]
+        rows = _frame_rows(frame, columns, **derived)
+        counts[table] = copy_rows(conn, table, columns, rows)
 
-    put("county", demo.county)
-    put("township", demo.townships)
-    put("context_feature", demo.context)
-    put("developer", demo.developers)
+    put("county", frames.county)
+    put("township", frames.townships)
+    put("context_feature", frames.context)
+    put("developer", frames.developers)
     townships = code_ids(conn, "township", county)
     developers = code_ids(conn, "developer", county, key="credit_code")
     put(
         "compound",
-        demo.compounds,
+        frames.compounds,
         township_id=lambda r: townships.get(r["township_code"]),
         developer_id=lambda r: developers.get(r["developer_credit_code"]),
     )
-    put("parcel", demo.parcels)
+    put("parcel", frames.parcels)
     compounds = code_ids(conn, "compound", county)
     parcels = code_ids(conn, "parcel", county)
     put(
         "compound_parcel",
-        demo.compound_parcels,
+        frames.compound_parcels,
         compound_id=lambda r: compounds[r["compound_code"]],
         parcel_id=lambda r: parcels[r["parcel_code"]],
     )
-    put("planned_area", demo.planned_areas)
-    put("complaint", demo.complaints)
+    put("planned_area", frames.planned_areas)
+    put("complaint", frames.complaints)
     put(
         "ledger_entry",
-        demo.ledger,
+        frames.ledger,
         compound_id=lambda r: compounds[r["compound_code"]],
         blockers=lambda r: _split(r["blockers"]),
         cooperating_departments=lambda r: _split(r["cooperating_departments"]),
@@ -159,7 +165,7 @@ def _load_all(conn: Connection, county: str, demo: DemoCounty) -> dict[str, int]
     entries = _entry_ids(conn, county)
     put(
         "ledger_event",
-        demo.ledger_events,
+        frames.ledger_events,
         entry_id=lambda r: entries[r["compound_code"]],
         changes=lambda r: Jsonb(_json(r["changes"])),
         state=lambda r: Jsonb(_json(r["state"])),

@@ -5,7 +5,7 @@ state after it, so the ledger as of any date can be rebuilt. An edit made on an 
 is refused (LedgerConflict), never merged over someone else's change.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from geo import TitlemapError
+from geo.core.dates import beijing_day, cn_date, now
 from geo.core.model import Blocker, Compound, LedgerEntry, LedgerEvent, LedgerStatus
 
 # Fields a user may change, and those kept in each event's `state` snapshot.
@@ -75,7 +76,9 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def check_entry(entry: LedgerEntry) -> None:
-    """The rules every entry obeys, in words a ledger clerk uses."""
+    """The rules every entry obeys, in words a ledger clerk uses: the one rule set the API, the
+    CLI and the sheet import share. The database holds the row facts among them too (CHECK
+    constraints, migration 0007), so no other writer can break them."""
     task, first, done = entry.units_task, entry.units_first_registered, entry.units_transferred
     if min(task, first, done) < 0:
         raise LedgerRuleError("套数不能为负 / unit counts must not be negative")
@@ -94,6 +97,17 @@ def check_entry(entry: LedgerEntry) -> None:
         raise LedgerRuleError(
             f"销号需全部 {task} 套完成转移登记，或写明理由 / closing needs every task unit "
             f"transferred ({done}/{task}) or a written reason (close_reason)"
+        )
+    closed_on, opened_on = entry.closed_on, entry.opened_on
+    if closed_on and entry.status != LedgerStatus.CLOSED:
+        raise LedgerRuleError(
+            f"填了销号日期 {cn_date(closed_on)}，但化解状态不是已销号 / a closing date on an "
+            "entry that is not closed"
+        )
+    if closed_on and opened_on and closed_on < opened_on:
+        raise LedgerRuleError(
+            f"销号日期 {cn_date(closed_on)} 早于挂账日期 {cn_date(opened_on)} / closed before "
+            "it was opened"
         )
 
 
@@ -126,7 +140,7 @@ def update_entry(
     wanted = {name: _coerce(name, value) for name, value in changes.items()}
     before_status = entry.status
     if wanted.get("status") == LedgerStatus.CLOSED and before_status != LedgerStatus.CLOSED:
-        wanted.setdefault("closed_on", (at or datetime.now(UTC)).date())
+        wanted.setdefault("closed_on", beijing_day(at or now()))  # the county's day, not UTC's
     if (
         before_status == LedgerStatus.CLOSED
         and wanted.get("status", before_status) != before_status
@@ -146,7 +160,7 @@ def update_entry(
     event = LedgerEvent(
         county_code=entry.county_code,
         entry=entry,
-        at=at or datetime.now(UTC),
+        at=at or now(),
         user_name=user,
         action=_action(before_status, entry.status),
         changes=diff,
@@ -188,8 +202,8 @@ def open_entry(
     values.setdefault("cooperating_departments", [])
     if "units_task" not in values:
         raise LedgerRuleError("挂账需填写问题房屋套数 / opening needs units_task")
-    moment = at or datetime.now(UTC)
-    values.setdefault("opened_on", moment.date())
+    moment = at or now()
+    values.setdefault("opened_on", beijing_day(moment))
     entry = LedgerEntry(county_code=compound.county_code, compound=compound, **values)
     entry.updated_by = user
     check_entry(entry)

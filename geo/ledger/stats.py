@@ -11,9 +11,9 @@ from decimal import Decimal
 from sqlalchemy import Connection, text
 
 from geo import TitlemapError
+from geo.core.dates import BEIJING_ZONE, today
 from geo.core.model import BLOCKER_LABELS, STATUS_LABELS
-
-TIMEZONE = "Asia/Shanghai"  # a county's "as of 30 June" ends at midnight Beijing time
+from geo.core.rates import rate
 
 RATE_DEFINITIONS = {
     "first_rate": (
@@ -93,10 +93,6 @@ def target(conn: Connection, county: str) -> Target:
     return Target(row.target_rate, row.target_deadline, row.overall_rate_basis)
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return round(numerator / denominator, 4) if denominator else None
-
-
 def rates(
     conn: Connection, county: str, by: str = "county", as_of: date | None = None
 ) -> list[dict]:
@@ -134,9 +130,9 @@ def rates(
 def _figures(row, by: str, goal: Target) -> dict:
     task, first, done, sold = row["units_task"], row["first"], row["transferred"], row["units_sold"]
     if goal.basis == "task":
-        overall = _rate(done, task)
+        overall = rate(done, task)
     else:
-        overall = _rate(sold - task + done, sold)
+        overall = rate(sold - task + done, sold)
     label = row["label"]
     if by == "blocker":
         label = next((v for k, v in BLOCKER_LABELS.items() if k.value == row["key"]), "无卡点")
@@ -154,8 +150,8 @@ def _figures(row, by: str, goal: Target) -> dict:
         "units_first_registered": first,
         "units_transferred": done,
         "units_sold": sold,
-        "first_rate": _rate(first, task),
-        "transfer_rate": _rate(done, task),
+        "first_rate": rate(first, task),
+        "transfer_rate": rate(done, task),
         "overall_rate": overall,
         "target_rate": target_rate,
         "meets_target": overall is not None and overall >= target_rate,
@@ -175,7 +171,8 @@ def ledger_as_of(conn: Connection, county: str, as_of: date) -> list[dict]:
 
 
 def burndown(conn: Connection, county: str, until: date | None = None) -> list[dict]:
-    """Open task units (任务套数 − 已转移) at the end of each week (Sunday, Beijing time).
+    """Open task units (任务套数 − 已转移) at the end of each week (Sunday, Beijing time), up
+    to the week of `until` (default: today in Beijing).
 
     Built from the change each event makes to its entry's figures, summed per week and
     accumulated — one pass over the history, however many weeks.
@@ -183,7 +180,7 @@ def burndown(conn: Connection, county: str, until: date | None = None) -> list[d
     sql = f"""
         WITH ev AS (
             SELECT ev.entry_id, ev.id,
-                   (ev.at AT TIME ZONE '{TIMEZONE}')::date AS day,
+                   (ev.at AT TIME ZONE '{BEIJING_ZONE}')::date AS day,
                    (ev.state->>'units_task')::int AS task,
                    (ev.state->>'units_first_registered')::int AS first,
                    (ev.state->>'units_transferred')::int AS done,
@@ -217,7 +214,7 @@ def burndown(conn: Connection, county: str, until: date | None = None) -> list[d
         WINDOW o AS (ORDER BY w.week_end)
         ORDER BY w.week_end
     """
-    until = until or date.today()
+    until = until or today()  # Beijing's day, not the server's
     until = until + timedelta(days=(6 - until.weekday()))  # the Sunday ending that week
     rows = conn.execute(text(sql), {"county": county, "until": until}).mappings()
     series = []
@@ -236,8 +233,8 @@ def burndown(conn: Connection, county: str, until: date | None = None) -> list[d
                 "units_first_registered": int(first),
                 "units_transferred": int(done),
                 "open_units": int(task - done),
-                "first_rate": _rate(first, task),
-                "transfer_rate": _rate(done, task),
+                "first_rate": rate(first, task),
+                "transfer_rate": rate(done, task),
             }
         )
     return series

@@ -1,1 +1,1 @@
-"""OGC API – Features: collections, CRS, CQL2, items."""
+"""OGC API – Features: collections, crs, params (bbox, datetime, property values), cql2, items."""

@@ -1,1 +1,1 @@
-"""Queries for maps: compound filters and cards, tiles, overlaps, printed selections."""
+"""Queries for maps: compound filters and cards, map layers, tiles, overlaps, printed selections."""

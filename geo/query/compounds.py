@@ -9,12 +9,12 @@ history stood at the end of that day (Beijing time), the way `geo.ledger.stats` 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
 from geo import TitlemapError
 from geo.core.crs import measuring_epsg, sql_area
+from geo.core.dates import BEIJING, BEIJING_ZONE, today
 from geo.core.model import (
     BLOCKER_LABELS,
     PLANNED_AREA_LABELS,
@@ -23,7 +23,9 @@ from geo.core.model import (
     LedgerStatus,
     PlannedAreaKind,
 )
+from geo.core.rates import rate, rate_sql
 from geo.db import revisions
+from geo.db.memo import memo_of
 from geo.ledger.stats import as_of_bound, target
 
 NOT_ON_LEDGER = "not_on_ledger"
@@ -32,12 +34,7 @@ STATUS_FILTER_VALUES = (*(s.value for s in LedgerStatus), NOT_ON_LEDGER)
 BLOCKER_FILTER_VALUES = (*(b.value for b in Blocker), NO_BLOCKER)
 PLANNED_KIND_VALUES = tuple(k.value for k in PlannedAreaKind)
 MAX_LIMIT = 10_000
-TZ = ZoneInfo("Asia/Shanghai")
 ACTION_LABELS = {"open": "挂账", "update": "更新", "close": "销号", "reopen": "重新挂账"}
-
-
-def beijing_today() -> date:
-    return datetime.now(TZ).date()
 
 
 @dataclass(frozen=True)
@@ -234,7 +231,7 @@ def filter_sql(
     looked up per compound.
     """
     where = ["c.county_code = :county"]
-    params: dict[str, Any] = {"county": county, "today": f.as_of or beijing_today()}
+    params: dict[str, Any] = {"county": county, "today": f.as_of or today()}
     if f.as_of:
         params["bound"] = as_of_bound(f.as_of)
     if f.bbox:
@@ -346,8 +343,8 @@ def compounds_geojson(
                     'units_task', x.units_task,
                     'units_first_registered', x.first,
                     'units_transferred', x.transferred,
-                    'first_rate', round(x.first::numeric / nullif(x.units_task, 0), 4),
-                    'transfer_rate', round(x.transferred::numeric / nullif(x.units_task, 0), 4),
+                    'first_rate', {rate_sql("x.first", "x.units_task")},
+                    'transfer_rate', {rate_sql("x.transferred", "x.units_task")},
                     'blockers', x.blockers,
                     'lead_department', x.lead_department,
                     'deadline', x.deadline,
@@ -396,21 +393,19 @@ def summary(conn: Connection, county: str, filters: CompoundFilter | None = None
 def data_version(conn: Connection, county: str) -> tuple:
     """(revision, changed_at): the county's data revision, which triggers bump on every
     statement changing what maps draw (compounds, parcels, ledger, planned areas, complaints,
-    townships, context, the county; migration 0003). Every cache of drawn data keys on it;
-    the time keeps two databases at the same revision apart. (0, None) for no such county.
-    Held in memory where a server watches the database (geo.db.revisions)."""
+    townships, context, the county; migration 0003). Every cache of drawn data keys on it
+    (the revision, in the engine's memo: geo.db.memo; the time also goes into HTTP ETags).
+    (0, None) for no such county. Held in memory where a server watches the database
+    (geo.db.revisions)."""
     return revisions.data_version(conn, county)
-
-
-_EXTENTS: dict[tuple, list[float] | None] = {}
 
 
 def extent(conn: Connection, county: str) -> list[float] | None:
     """[minx, miny, maxx, maxy] of the county's compounds (else its outline), EPSG:4490.
 
     Kept per data version: reading 100 000 outlines takes a quarter of a second."""
-    key = (county, *data_version(conn, county))
-    if key not in _EXTENTS:
+
+    def compute() -> list[float] | None:
         row = None
         for sql in (  # one plain aggregate each: PostgreSQL scans in parallel then
             "SELECT ST_Extent(geom) AS b FROM compound WHERE county_code = :c",
@@ -422,10 +417,10 @@ def extent(conn: Connection, county: str) -> list[float] | None:
             ).first()
             if row is not None and row[0] is not None:
                 break
-        if len(_EXTENTS) > 100:
-            _EXTENTS.clear()
-        _EXTENTS[key] = None if row is None or row[0] is None else [float(v) for v in row]
-    return _EXTENTS[key]
+        return None if row is None or row[0] is None else [float(v) for v in row]
+
+    key = ("extent", county, data_version(conn, county)[0])
+    return memo_of(conn.engine)(key, compute)
 
 
 def layer_counts(conn: Connection, county: str) -> dict[str, int]:
@@ -463,7 +458,7 @@ def map_options(conn: Connection, county: str) -> dict:
     ).all()
     first_event = conn.scalar(
         text(
-            f"SELECT min((at AT TIME ZONE '{TZ.key}')::date) FROM ledger_event "
+            f"SELECT min((at AT TIME ZONE '{BEIJING_ZONE}')::date) FROM ledger_event "
             "WHERE county_code = :c"
         ),
         {"c": county},
@@ -476,7 +471,7 @@ def map_options(conn: Connection, county: str) -> dict:
         "target_deadline": goal.deadline.isoformat() if goal.deadline else None,
         "extent": extent(conn, county),
         "counts": counts,
-        "today": beijing_today().isoformat(),
+        "today": today().isoformat(),
         "history_start": first_event.isoformat() if first_event else None,
         "townships": [{"code": r.code, "name": r.name} for r in townships],
         "planned_areas": [
@@ -494,10 +489,6 @@ def map_options(conn: Connection, county: str) -> dict:
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
-
-
-def _rate(part: int | None, whole: int | None) -> float | None:
-    return round(part / whole, 4) if part is not None and whole else None
 
 
 def compound_card(conn: Connection, county: str, code: str, as_of: date | None = None) -> dict:
@@ -543,7 +534,7 @@ def compound_card(conn: Connection, county: str, code: str, as_of: date | None =
     card["history"] = []
     card["as_of"] = as_of.isoformat() if as_of else None
     card["as_of_state"] = None
-    today = beijing_today()
+    day = today()
     if row["entry_id"] is not None:
         e = (
             conn.execute(text("SELECT * FROM ledger_entry WHERE id = :id"), {"id": row["entry_id"]})
@@ -552,7 +543,7 @@ def compound_card(conn: Connection, county: str, code: str, as_of: date | None =
         )
         ledger = {k: _iso(v) for k, v in e.items() if k not in ("id", "county_code", "compound_id")}
         ledger["updated_at"] = _iso(e["updated_at"])
-        card["ledger"] = ledger | _figures(e, row["units_sold"], goal.basis, today)
+        card["ledger"] = ledger | _figures(e, row["units_sold"], goal.basis, day)
         events = conn.execute(
             text(
                 "SELECT at, user_name, action, changes, state, note FROM ledger_event "
@@ -562,7 +553,7 @@ def compound_card(conn: Connection, county: str, code: str, as_of: date | None =
         ).mappings()
         for ev in events:
             card["history"].append({
-                "at": ev["at"].astimezone(TZ).isoformat(),
+                "at": ev["at"].astimezone(BEIJING).isoformat(),
                 "user": ev["user_name"],
                 "action": ev["action"],
                 "action_label": ACTION_LABELS.get(ev["action"], ev["action"]),
@@ -589,21 +580,21 @@ def compound_card(conn: Connection, county: str, code: str, as_of: date | None =
     return card
 
 
-def _figures(entry, units_sold: int | None, basis: str, today: date) -> dict:
+def _figures(entry, units_sold: int | None, basis: str, day: date) -> dict:
     task, first, done = (
         entry["units_task"],
         entry["units_first_registered"],
         entry["units_transferred"],
     )
     sold = max(units_sold or task, task)
-    overall = _rate(done, task) if basis == "task" else _rate(sold - task + done, sold)
+    overall = rate(done, task) if basis == "task" else rate(sold - task + done, sold)
     status = entry["status"]
     deadline = entry["deadline"]
     return {
         "status_label": next((v for k, v in STATUS_LABELS.items() if k.value == status), status),
-        "first_rate": _rate(first, task),
-        "transfer_rate": _rate(done, task),
+        "first_rate": rate(first, task),
+        "transfer_rate": rate(done, task),
         "overall_rate": overall,
         "overall_basis": basis,
-        "overdue": bool(deadline and deadline < today and status != LedgerStatus.CLOSED.value),
+        "overdue": bool(deadline and deadline < day and status != LedgerStatus.CLOSED.value),
     }

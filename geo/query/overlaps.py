@@ -24,19 +24,19 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, text
 
 from geo import TitlemapError
+from geo.core.dates import today
 from geo.query.compounds import (
     PLANNED_KIND_VALUES,
     STATUS_SQL,
     BBox,
     CompoundFilter,
-    beijing_today,
     data_version,
     filter_sql,
     get_county,
     parse_words,
     status_labels_sql,
 )
-from geo.query.tiles import kind_label_sql
+from geo.query.map_layers import kind_label_sql
 
 MAX_PIECES = 20_000
 # A planned area's edges are straight in lon/lat (EPSG:4490, as stored); a road 30 km long
@@ -249,7 +249,7 @@ def write_xlsx(
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
     sheet["A1"].font = Font(bold=True, size=14)
     sheet["A1"].alignment = Alignment(horizontal="center")
-    day = as_of or beijing_today()
+    day = as_of or today()
     basis = (
         f"面积在 CGCS2000 3 度带高斯-克吕格投影（EPSG:{epsg}）下计算；比例 = 重叠面积 ÷ "
         f"小区面积；统计日期 {day.year}年{day.month}月{day.day}日"

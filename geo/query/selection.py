@@ -6,14 +6,13 @@ codes or names (kept in the order given: that is the visit order). PostGIS does 
 the measuring and the projecting; the answer is dataclasses whose geometries are shapely
 objects in the county's Gauss-Krüger zone (metres, x = easting), so a drawing is true to scale.
 
-Nothing here draws: maps/print.py lays the pages out from these facts.
+Nothing here draws: maps/print/ lays the pages out from these facts.
 """
 
 import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
@@ -21,10 +20,11 @@ from shapely import Geometry
 from sqlalchemy import Connection, text
 
 from geo import TitlemapError
+from geo.core.dates import today
 from geo.core.model import BLOCKER_LABELS, BLOCKER_LEAD, PLANNED_AREA_LABELS, STATUS_LABELS
+from geo.core.rates import rate
 from geo.query.compounds import NOT_ON_LEDGER, BBox, County, get_county
 
-TZ = ZoneInfo("Asia/Shanghai")
 MAX_COMPOUNDS = 500  # an area page beyond this is not a map one can read
 TWO_OPT_LIMIT = 200  # beyond this the nearest-neighbour route is kept as it is
 KINDS = ("planned_area", "township", "bbox", "compounds")
@@ -121,12 +121,12 @@ class CompoundFacts:
 
     @property
     def first_rate(self) -> float | None:
-        return _rate(self.units_first_registered, self.units_task)
+        return rate(self.units_first_registered, self.units_task)
 
     @property
     def transfer_rate(self) -> float | None:
         """转移登记化解率 (geo.ledger.stats): transferred to buyers ÷ task units."""
-        return _rate(self.units_transferred, self.units_task)
+        return rate(self.units_transferred, self.units_task)
 
     def overdue(self, on: date) -> bool:
         return bool(self.deadline and self.deadline < on and self.status != "closed")
@@ -173,8 +173,8 @@ class Selection:
             "units_task": task,
             "units_first_registered": first,
             "units_transferred": done,
-            "first_rate": _rate(first, task),
-            "transfer_rate": _rate(done, task),
+            "first_rate": rate(first, task),
+            "transfer_rate": rate(done, task),
         }
 
 
@@ -197,14 +197,6 @@ class Overview:
     townships: list[tuple[str, Geometry]]
     context: list[tuple[str, str, Geometry]]
     town: Geometry | None  # the built-up area: union of the compounds' hull
-
-
-def _rate(part: int | None, whole: int | None) -> float | None:
-    return round(part / whole, 4) if part is not None and whole else None
-
-
-def today() -> date:
-    return datetime.now(TZ).date()
 
 
 def _wkb(value) -> Geometry | None:

@@ -1,14 +1,9 @@
-"""Map layers by name → SQL, served as Mapbox vector tiles (ST_AsMVT) or bbox-limited GeoJSON.
+"""Map layers (geo.query.map_layers) served as Mapbox vector tiles (ST_AsMVT).
 
-Each `MapLayer` names its property columns and a source query giving `geom` (EPSG:4490) and
-those columns for one county, optionally limited to a box. Two outputs share it:
-
-- `tile(conn, layer, county, z, x, y)`: a vector tile (EPSG:3857 grid, extent 4096, 64 px
-  buffer) — what the web map draws and what GIS software (QGIS) reads. Lon/lat in EPSG:4490 is
-  taken as WGS84 for the Web Mercator grid, as web maps do (the datums agree within
-  centimetres; a datum shift would only add noise).
-- `layer_geojson(conn, layer, county, bbox)`: a FeatureCollection limited to a box and a
-  number of features, simplified to half a pixel at `zoom` if given.
+`tile(conn, layer, county, z, x, y)`: a vector tile (EPSG:3857 grid, extent 4096, 64 px
+buffer) — what the web map draws and what GIS software (QGIS) reads. Lon/lat in EPSG:4490 is
+taken as WGS84 for the Web Mercator grid, as web maps do (the datums agree within
+centimetres; a datum shift would only add noise).
 
 Compounds are the one layer that grows to 100 000 rows. Their tiles keep each compound's
 outline while it is at least `POINT_BELOW_PX` pixels across and draw a point below that;
@@ -17,17 +12,15 @@ at zoom levels where a tile would hold more than `AGGREGATE_ABOVE` compounds
 `n_<status>` per status, `status` = the most common, ties going to the most urgent), so a
 county-wide view of 100 000 compounds is a few hundred kilobytes and drawn at once. Those
 counts are made for a whole zoom level in one query and kept for the other tiles of the view.
-The compound layer takes the `CompoundFilter` (status, blocker, department, township, planned
-area, overdue, search, as-of date) of geo.query.compounds.
 
 Caching: `tile_key` says what a tile depends on — layer, county, z/x/y, filter, the county's
 data revision (`geo.query.compounds.data_version`: triggers bump it on every statement changing a
 drawn table, migration 0003) or, for an unfiltered compound tile drawn one by one, the revision
 its ≈ 2 km cells last changed at (`CompoundChanges`, migration 0006), today's date, aggregated
 or not — without building it; `known_tile_key` works it out with no query from what is held in
-memory. Its hash is the HTTP ETag (api.routers.tiles) and the key of `CACHE`, a bounded LRU of
-built tiles: an edit makes new keys for the tiles it touches, so it shows at once and stale
-tiles age out.
+memory (the engine's memo, geo.db.memo). Its hash is the HTTP ETag (api.routers.tiles) and the
+key of a `TileCache`, a bounded LRU of built tiles owned by the app (api.app) and passed in:
+an edit makes new keys for the tiles it touches, so it shows at once and stale tiles age out.
 """
 
 import hashlib
@@ -35,7 +28,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cached_property
@@ -44,288 +37,85 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Dialect, Engine, text
 
 from geo import TitlemapError
-from geo.core.model import PLANNED_AREA_LABELS, LedgerStatus
+from geo.core.dates import today
+from geo.db.memo import memo_of
 from geo.db.revisions import known_version
-from geo.query.compounds import (
-    NOT_ON_LEDGER,
-    OVERDUE_SQL,
-    STATUS_SQL,
-    BBox,
-    CompoundFilter,
-    beijing_today,
-    data_version,
-    extent,
-    filter_sql,
-    get_county,
-    status_labels_sql,
-)
+from geo.query.compounds import CompoundFilter, data_version, extent, get_county
+from geo.query.map_layers import MAP_LAYERS, MAX_ZOOM, URGENCY, MapLayer, get_layer
 
 EXTENT = 4096
 BUFFER = 64
 POINT_BELOW_PX = 4
 AGGREGATE_ABOVE = 4000
 CELL_PX = 4
-MAX_ZOOM = 22
 SIMPLIFY_BELOW_ZOOM = 14  # simplify outlines in tiles below this zoom…
 SIMPLIFY_PX = 0.25  # …by this share of a screen pixel (256-px tiles)
-GEOJSON_LIMIT = 5000
 ASYNC_WAIT = 2.0  # seconds a tile waits for an asyncio pool connection (build_tile_async)
 WEB_MERCATOR_HALF = 20037508.342789244
-# Most urgent first: a tie in a cell shows the more urgent status.
-URGENCY = (
-    LedgerStatus.STALLED.value,
-    LedgerStatus.NOT_STARTED.value,
-    LedgerStatus.IN_PROGRESS.value,
-    LedgerStatus.FIRST_REGISTERED.value,
-    LedgerStatus.CLOSED.value,
-    NOT_ON_LEDGER,
-)
-
-Source = Callable[[str, CompoundFilter, str | None], tuple[str, dict]]
 
 
-@dataclass(frozen=True)
-class MapLayer:
-    name: str
-    title: str
-    geometry: str  # polygon / line / point / mixed
-    columns: tuple[str, ...]
-    source: Source  # (county, filter, box SQL or None) → (SQL with geom + columns, params)
-    order: str  # columns that order GeoJSON pages
-    filterable: bool = False  # takes the compound filter
-    small_as_points: bool = False
-    aggregate: bool = False
+class TileCache:
+    """Recently built tiles, least recently used dropped first beyond `max_bytes`.
 
-
-def _box(column: str, box: str | None) -> str:
-    return f"{column} && {box}" if box else "true"
-
-
-# The current ledger row `x` of each compound `c` — the columns of geo.query.compounds.ledger_join —
-# looked up per compound through the unique index on compound_id. For the few thousand
-# compounds of a tile that beats hashing the county's whole ledger (z14: 15 ms instead of 22).
-# LIMIT 1 keeps PostgreSQL from turning it back into a plain join.
-CURRENT_LEDGER_PER_COMPOUND = """
-    LEFT JOIN LATERAL (
-        SELECT e.id AS entry_id, e.compound_id, e.status, e.units_task,
-               e.units_first_registered AS first, e.units_transferred AS transferred,
-               e.blockers, e.lead_department, e.deadline
-        FROM ledger_entry e WHERE e.compound_id = c.id LIMIT 1
-    ) x ON true
-"""
-
-
-def _compounds(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
-    source, where, params = filter_sql(county, f.without_bbox(), local=box is not None)
-    if box is not None and f.as_of is None:
-        source = f"FROM compound c {CURRENT_LEDGER_PER_COMPOUND}"
-    # What a GIS user styling or labelling by status needs; blockers as one comma-joined text
-    # (MVT has no arrays).
-    sql = f"""
-        SELECT c.geom, c.code, c.name, {STATUS_SQL} AS status,
-               {status_labels_sql("x.status")} AS status_label,
-               coalesce({OVERDUE_SQL}, false) AS overdue,
-               x.units_task, x.first AS units_first_registered,
-               x.transferred AS units_transferred,
-               round(x.transferred::numeric / nullif(x.units_task, 0), 3)::float8
-                   AS transfer_rate,
-               nullif(array_to_string(x.blockers, ','), '') AS blockers,
-               x.lead_department
-        {source} WHERE {where} AND {_box("c.geom", box)}
+    Keys carry the county's data revision (`TileKey.version`), which every edit bumps, so an
+    edit shows at once and old entries age out unused. `ttl` (seconds) is a backstop only.
     """
-    return sql, params
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, ttl: float | None = None):
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.size = 0
+        self.items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self.lock = threading.Lock()
+        self._flights: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self.lock:
+            item = self.items.get(key)
+            if item is None:
+                return None
+            if self.ttl is not None and time.monotonic() - item[0] > self.ttl:
+                self._drop(key)
+                return None
+            self.items.move_to_end(key)
+            return item[1]
+
+    def put(self, key: Hashable, data: bytes) -> None:
+        with self.lock:
+            if key in self.items:
+                self._drop(key)
+            self.items[key] = (time.monotonic(), data)
+            self.size += len(data) + 200  # the key and the entry cost something too
+            while self.size > self.max_bytes and self.items:
+                self._drop(next(iter(self.items)))
+
+    def _drop(self, key: Hashable) -> None:
+        self.size -= len(self.items.pop(key)[1]) + 200
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.size = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def flight(self, key: Hashable) -> threading.Lock:
+        """A lock for filling the entries of `key`: requests asking at once wait for the first
+        one's work (a counted zoom is one query for all its tiles)."""
+        with self.lock:
+            if len(self._flights) > 256:
+                for old in [k for k, lock in self._flights.items() if not lock.locked()]:
+                    del self._flights[old]
+            return self._flights.setdefault(key, threading.Lock())
 
 
-def _parcels(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
-    sql = f"""
-        SELECT p.geom, p.code, p.land_use, p.right_type,
-               p.recorded_area_m2::float8 AS recorded_area_m2,
-               greatest(coalesce(p.premium_due, 0) - coalesce(p.premium_paid, 0), 0)::float8
-                   AS premium_owed,
-               (SELECT string_agg(c.code, ',' ORDER BY c.code) FROM compound_parcel cp
-                JOIN compound c ON c.id = cp.compound_id WHERE cp.parcel_id = p.id)
-                   AS compound_codes
-        FROM parcel p WHERE p.county_code = :county AND {_box("p.geom", box)}
-    """
-    return sql, {"county": county}
-
-
-def kind_label_sql(column: str) -> str:
-    whens = " ".join(f"WHEN '{k.value}' THEN '{v}'" for k, v in PLANNED_AREA_LABELS.items())
-    return f"CASE {column} {whens} ELSE {column} END"
-
-
-def _planned(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
-    sql = f"""
-        SELECT p.geom, p.code, p.name, p.kind, {kind_label_sql("p.kind")} AS kind_label
-        FROM planned_area p WHERE p.county_code = :county AND {_box("p.geom", box)}
-    """
-    return sql, {"county": county}
-
-
-def _complaints(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
-    # outside_ledger: no compound on the ledger holds the point — the survey missed one.
-    sql = f"""
-        SELECT k.geom, k.code, k.received_on::text AS received_on, k.source, k.text,
-               inside.code AS compound_code, inside.name AS compound_name,
-               inside.on_ledger IS NOT TRUE AS outside_ledger
-        FROM complaint k
-        LEFT JOIN LATERAL (
-            SELECT c.code, c.name, e.id IS NOT NULL AS on_ledger
-            FROM compound c LEFT JOIN ledger_entry e ON e.compound_id = c.id
-            WHERE c.county_code = k.county_code AND ST_Intersects(c.geom, k.geom)
-            ORDER BY (e.id IS NOT NULL) DESC, c.code LIMIT 1
-        ) inside ON true
-        WHERE k.county_code = :county AND {_box("k.geom", box)}
-    """
-    return sql, {"county": county}
-
-
-def _townships(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
-    sql = f"""
-        SELECT t.geom, t.code, t.name, t.kind FROM township t
-        WHERE t.county_code = :county AND {_box("t.geom", box)}
-    """
-    return sql, {"county": county}
-
-
-def _context(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
-    sql = f"""
-        SELECT x.geom, x.id, x.kind, x.name FROM context_feature x
-        WHERE x.county_code = :county AND {_box("x.geom", box)}
-    """
-    return sql, {"county": county}
-
-
-def _boundary(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
-    sql = f"""
-        SELECT k.geom, k.code, k.name FROM county k
-        WHERE k.code = :county AND k.geom IS NOT NULL AND {_box("k.geom", box)}
-    """
-    return sql, {"county": county}
-
-
-COMPOUND_COLUMNS = (
-    "code", "name", "status", "status_label", "overdue", "units_task", "units_first_registered",
-    "units_transferred", "transfer_rate", "blockers", "lead_department",
-)  # fmt: skip
-
-LAYERS: dict[str, MapLayer] = {
-    layer.name: layer
-    for layer in (
-        MapLayer("compounds", "小区", "polygon", COMPOUND_COLUMNS, _compounds, "code",
-                 filterable=True, small_as_points=True, aggregate=True),
-        MapLayer("parcels", "宗地", "polygon", ("code", "land_use", "right_type",
-                 "recorded_area_m2", "premium_owed", "compound_codes"), _parcels, "code"),
-        MapLayer("planned", "规划片区", "polygon", ("code", "name", "kind", "kind_label"),
-                 _planned, "code"),
-        MapLayer("complaints", "留言投诉", "point", ("code", "received_on", "source", "text",
-                 "compound_code", "compound_name", "outside_ledger"), _complaints, "code"),
-        MapLayer("townships", "乡镇（街道）", "polygon", ("code", "name", "kind"), _townships,
-                 "code"),
-        MapLayer("context", "河流道路", "line", ("id", "kind", "name"), _context, "id"),
-        MapLayer("boundary", "县界", "polygon", ("code", "name"), _boundary, "code"),
-    )
-}  # fmt: skip
-
-
-# The table each layer reads: its extent is the layer's bounds.
-TABLES = {
-    "compounds": "compound", "parcels": "parcel", "planned": "planned_area",
-    "complaints": "complaint", "townships": "township", "context": "context_feature",
-    "boundary": "county",
-}  # fmt: skip
-
-# Each column's type and meaning, for TileJSON's vector_layers and QGIS users.
-FIELDS: dict[str, dict[str, str]] = {
-    "compounds": {
-        "code": "String 小区编号 / compound code",
-        "name": "String 小区名称 / compound name",
-        "status": "String 化解状态代码 / ledger status: not_started, in_progress, stalled, "
-        "first_registered, closed, not_on_ledger",
-        "status_label": "String 化解状态 / status in Chinese (未启动、推进中、停滞、已首次登记、"
-        "已销号、不在台账)",
-        "overdue": "Boolean 逾期未办结 / past the deadline and not closed",
-        "units_task": "Number 任务套数 / task units on the ledger",
-        "units_first_registered": "Number 已首次登记套数 / units with first registration",
-        "units_transferred": "Number 已转移登记套数 / units transferred to buyers",
-        "transfer_rate": "Number 转移登记化解率 (0–1) / transfer-registration rate",
-        "blockers": "String 卡点类别，逗号分隔 / blocker categories, comma-separated",
-        "lead_department": "String 牵头单位 / lead department",
-        "agg": "Number 过密缩放级别的汇总格（=1）/ 1 on aggregated cells (crowded zooms)",
-        "n": "Number 格内小区数 / compounds in the cell (aggregated cells)",
-        **{f"n_{s}": f"Number 格内 {s} 小区数 / compounds {s} in the cell" for s in URGENCY},
-    },
-    "parcels": {
-        "code": "String 宗地代码 / parcel code (19 characters)",
-        "land_use": "String 土地用途 / land use",
-        "right_type": "String 权利类型 / right type",
-        "recorded_area_m2": "Number 登记面积（平方米）/ recorded area m²",
-        "premium_owed": "Number 欠缴出让金（元）/ land premium owed",
-        "compound_codes": "String 所属小区编号，逗号分隔 / compounds on it, comma-separated",
-    },
-    "planned": {
-        "code": "String 片区编号 / planned-area code",
-        "name": "String 片区名称 / name",
-        "kind": "String 类型代码 / kind code",
-        "kind_label": "String 类型 / kind in Chinese",
-    },
-    "complaints": {
-        "code": "String 投诉编号 / complaint code",
-        "received_on": "String 收到日期 / date received (YYYY-MM-DD)",
-        "source": "String 来源 / source",
-        "text": "String 内容 / text",
-        "compound_code": "String 所在小区编号 / compound holding the point",
-        "compound_name": "String 所在小区 / its name",
-        "outside_ledger": "Boolean 不在任何台账小区内（漏排）/ outside every ledger compound",
-    },
-    "townships": {
-        "code": "String 乡镇代码 / township code",
-        "name": "String 名称 / name",
-        "kind": "String 乡/镇/街道 / kind",
-    },
-    "context": {
-        "id": "Number 编号 / id",
-        "kind": "String 类型（河流、道路…）/ kind",
-        "name": "String 名称 / name",
-    },
-    "boundary": {"code": "String 县代码 / county code", "name": "String 县名 / county name"},
-}
-
-
-def layer_bounds(conn: Connection, layer: str, county: str) -> list[float] | None:
-    """[minx, miny, maxx, maxy] of `layer` in the county (EPSG:4490), kept per revision."""
-    table = TABLES[get_layer(layer).name]
-    if table == "compound":
-        return extent(conn, county)
-    column = "code" if table == "county" else "county_code"
-
-    def compute() -> list[float] | None:
-        row = conn.execute(
-            text(
-                "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
-                f"(SELECT ST_Extent(geom) AS b FROM {table} WHERE {column} = :c) s"
-            ),
-            {"c": county},
-        ).one()
-        return list(row) if row[0] is not None else None
-
-    return _memo(("bounds", table, county, data_version(conn, county)), compute)
-
-
-# Changes when what a tile holds changes (columns, grid, rules), so old ETags stop matching.
+# Changes when what a tile holds changes (columns, grid, rules, rounding), so old ETags stop
+# matching.
 FORMAT = repr(
-    (2, EXTENT, BUFFER, POINT_BELOW_PX, CELL_PX, SIMPLIFY_BELOW_ZOOM, SIMPLIFY_PX,
-     [(k, v.columns) for k, v in LAYERS.items()])
+    (3, EXTENT, BUFFER, POINT_BELOW_PX, CELL_PX, SIMPLIFY_BELOW_ZOOM, SIMPLIFY_PX,
+     [(k, v.columns) for k, v in MAP_LAYERS.items()])
 )  # fmt: skip
-
-
-def get_layer(name: str) -> MapLayer:
-    if name not in LAYERS:
-        raise TitlemapError(
-            f"没有图层 {name!r} / no such layer; 可选 / one of: {', '.join(LAYERS)}"
-        )
-    return LAYERS[name]
 
 
 def check_tile(z: int, x: int, y: int) -> None:
@@ -386,7 +176,7 @@ def tile_key(
     spec = get_layer(layer)
     check_tile(z, x, y)
     version = data_version(conn, county)  # the one query when the figures below are known
-    _memo(("county", county, version), lambda: get_county(conn, county))  # raises if none
+    memo_of(conn.engine)(("county", county, version[0]), lambda: get_county(conn, county))
     crowded = spec.aggregate and crowded_zoom(conn, county, z, version)
     f = _tile_filter(spec, filters)
     changes = compound_changes(conn, county, version) if _by_cells(spec, f, crowded) else None
@@ -404,16 +194,19 @@ def known_tile_key(
 ) -> TileKey | None:
     """tile_key without the database: None unless all it needs is in memory (the revision
     held by geo.db.revisions, the county and its figures known at that revision)."""
-    spec = LAYERS.get(layer)
+    spec = MAP_LAYERS.get(layer)
     version = known_version(engine, county)
-    if spec is None or version is None or ("county", county, version) not in _MEMO:
+    if spec is None or version is None:
+        return None
+    memo = memo_of(engine)
+    if memo.get(("county", county, version[0])) is None:
         return None
     if not (0 <= z <= MAX_ZOOM and 0 <= x < 2**z and 0 <= y < 2**z):
         return None
-    changes = _MEMO.get(("changes", county, version))
+    changes = memo.get(("tile changes", county, version[0]))
     crowded = False
     if spec.aggregate:
-        figures = changes and _MEMO.get(_figures_key(county, changes))
+        figures = changes and memo.get(_figures_key(county, changes))
         if figures is None:
             return None
         crowded = _crowded(*figures, z)
@@ -425,16 +218,21 @@ def known_tile_key(
     return _key(spec, county, z, x, y, f, version, crowded, changes)
 
 
+NO_FILTER = CompoundFilter()  # one instance: a frozen dataclass of 11 fields is slow to make
+
+
 def _tile_filter(spec: MapLayer, filters: CompoundFilter | None) -> CompoundFilter:
     """The filter a tile of `spec` is drawn with: none for layers that take none, no bbox."""
-    return filters.without_bbox() if (filters and spec.filterable) else CompoundFilter()
+    if filters is None or not spec.filterable:
+        return NO_FILTER
+    return filters if filters.bbox is None else filters.without_bbox()
 
 
 def _by_cells(spec: MapLayer, f: CompoundFilter, crowded: bool) -> bool:
     """Whether the tile's revision is that of its cells (migration 0006): compound tiles
     drawn one by one and unfiltered — a filter may reach beyond the tile (a township, a
     planned area), a counted zoom is made for the whole county at once."""
-    return spec.name == "compounds" and not crowded and f == CompoundFilter()
+    return spec.name == "compounds" and not crowded and f == NO_FILTER
 
 
 def _key(
@@ -450,8 +248,8 @@ def _key(
 ) -> TileKey:
     if changes is not None:
         version = changes.version_of(z, x, y)
-    today = beijing_today() if spec.filterable else date.min
-    return TileKey(spec.name, county, z, x, y, f, version, today, crowded)
+    day = today() if spec.filterable else date.min
+    return TileKey(spec.name, county, z, x, y, f, version, day, crowded)
 
 
 CELL_ZOOM = 14  # migration 0006
@@ -507,7 +305,7 @@ def compound_changes(conn: Connection, county: str, version: tuple) -> CompoundC
         )
         return CompoundChanges(floor, floor_at, compounds, {(r.x, r.y): r.revision for r in cells})
 
-    return _memo(("changes", county, version), read)
+    return memo_of(conn.engine)(("tile changes", county, version[0]), read)
 
 
 def tile(
@@ -518,26 +316,29 @@ def tile(
     x: int,
     y: int,
     filters: CompoundFilter | None = None,
+    cache: TileCache | None = None,
 ) -> bytes:
-    """The vector tile z/x/y of `layer` (one MVT layer of that name); b'' when empty."""
-    return build_tile(conn, tile_key(conn, layer, county, z, x, y, filters))
+    """The vector tile z/x/y of `layer` (one MVT layer of that name); b'' when empty. Kept in
+    `cache` if given."""
+    key = tile_key(conn, layer, county, z, x, y, filters)
+    return build_tile(conn, TileCache(0) if cache is None else cache, key)
 
 
-def build_tile(conn: Connection, key: TileKey) -> bytes:
-    """The tile for `key`: from the cache, else built (and kept)."""
+def build_tile(conn: Connection, cache: TileCache, key: TileKey) -> bytes:
+    """The tile for `key`: from `cache`, else built (and kept there)."""
     if key.crowded:
-        return _crowded_tile(conn, LAYERS[key.layer], key)
-    data = CACHE.get(key)
+        return _crowded_tile(conn, cache, MAP_LAYERS[key.layer], key)
+    data = cache.get(key)
     if data is None:
-        data = _detail_tile(conn, LAYERS[key.layer], key)
-        CACHE.put(key, data)
+        data = _detail_tile(conn, MAP_LAYERS[key.layer], key)
+        cache.put(key, data)
     return data
 
 
-def cached_tile(key: TileKey) -> bytes | None:
-    """The tile for `key` if the cache holds it, else None (nothing is built)."""
-    data = CACHE.get(key)
-    if data is None and key.crowded and CACHE.get(_zoom_key(key)) is not None:
+def cached_tile(cache: TileCache, key: TileKey) -> bytes | None:
+    """The tile for `key` if `cache` holds it, else None (nothing is built)."""
+    data = cache.get(key)
+    if data is None and key.crowded and cache.get(_zoom_key(key)) is not None:
         data = b""  # the zoom was counted: no compound has its centre in this tile
     return data
 
@@ -552,30 +353,33 @@ def _detail_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
     The query is made and compiled once per layer, filter and zoom and run on the driver's
     connection: SQLAlchemy parsing and compiling a text query on every tile cost twice what
     psycopg does to send it (0.5 ms of a z16 tile's 1 ms of Python)."""
-    sql, params = _detail_query(conn.dialect, spec, key)
+    sql, params = _detail_query(conn.engine, spec, key)
     cursor = conn.connection.driver_connection.execute(sql, params)
     return bytes(cursor.fetchone()[0] or b"")
 
 
-async def build_tile_async(pool: AsyncConnectionPool, dialect: Dialect, key: TileKey) -> bytes:
-    """build_tile on an asyncio connection (geo.db.engine.open_async_pool) — for a server's event
-    loop, no thread. Not for aggregated zooms (`key.crowded`), counted by build_tile."""
-    data = CACHE.get(key)
+async def build_tile_async(
+    pool: AsyncConnectionPool, engine: Engine, cache: TileCache, key: TileKey
+) -> bytes:
+    """build_tile on an asyncio connection (geo.db.engine.open_async_pool) to `engine`'s
+    database — for a server's event loop, no thread. Not for aggregated zooms (`key.crowded`),
+    counted by build_tile."""
+    data = cache.get(key)
     if data is None:
-        sql, params = _detail_query(dialect, LAYERS[key.layer], key)
+        sql, params = _detail_query(engine, MAP_LAYERS[key.layer], key)
         # not the pool's 30 s: a tile that waits 2 s for a connection goes the thread's way
         async with pool.connection(timeout=ASYNC_WAIT) as conn:
             cursor = await conn.execute(sql, params)
             row = await cursor.fetchone()
         data = bytes(row[0] or b"")
-        CACHE.put(key, data)
+        cache.put(key, data)
     return data
 
 
-def _detail_query(dialect: Dialect, spec: MapLayer, key: TileKey) -> tuple[str, dict]:
-    sql, params = _memo(
-        ("tile sql", spec.name, key.county, key.filters, key.z, key.today),
-        lambda: _detail_sql(dialect, spec, key),
+def _detail_query(engine: Engine, spec: MapLayer, key: TileKey) -> tuple[str, dict]:
+    sql, params = memo_of(engine)(
+        ("tile sql", key.county, spec.name, key.filters, key.z, key.today),
+        lambda: _detail_sql(engine.dialect, spec, key),
     )
     return sql, params | {"x": key.x, "y": key.y}
 
@@ -621,83 +425,18 @@ def _detail_sql(dialect: Dialect, spec: MapLayer, key: TileKey) -> tuple[str, di
     return str(compiled), params | {"z": z, "layer": spec.name}
 
 
-class TileCache:
-    """Recently built tiles, least recently used dropped first beyond `max_bytes`.
-
-    Keys carry the county's data revision (`TileKey.version`), which every edit bumps, so an
-    edit shows at once and old entries age out unused. `ttl` (seconds) is a backstop only.
-    """
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, ttl: float | None = None):
-        self.max_bytes = max_bytes
-        self.ttl = ttl
-        self.size = 0
-        self.items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: Hashable) -> bytes | None:
-        with self.lock:
-            item = self.items.get(key)
-            if item is None:
-                return None
-            if self.ttl is not None and time.monotonic() - item[0] > self.ttl:
-                self._drop(key)
-                return None
-            self.items.move_to_end(key)
-            return item[1]
-
-    def put(self, key: Hashable, data: bytes) -> None:
-        with self.lock:
-            if key in self.items:
-                self._drop(key)
-            self.items[key] = (time.monotonic(), data)
-            self.size += len(data) + 200  # the key and the entry cost something too
-            while self.size > self.max_bytes and self.items:
-                self._drop(next(iter(self.items)))
-
-    def _drop(self, key: Hashable) -> None:
-        self.size -= len(self.items.pop(key)[1]) + 200
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-            self.size = 0
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
-CACHE = TileCache()
-_MEMO: dict[tuple, object] = {}  # small figures per (county, revision)
-_MISSING = object()
-
-
-def _memo(key: tuple, compute: Callable[[], object]):
-    """`compute()` kept under `key`; requests asking at once wait for the first one's answer
-    (after a large change, four tiles at once would each count 100 000 outlines)."""
-    value = _MEMO.get(key, _MISSING)
-    if value is not _MISSING:
-        return value
-    with _key_lock(("memo", key)):
-        value = _MEMO.get(key, _MISSING)
-        if value is _MISSING:
-            if len(_MEMO) > 1000:  # old revisions are never asked again
-                _MEMO.clear()
-            value = _MEMO[key] = compute()
-        return value
-
-
 def crowded_zoom(conn: Connection, county: str, z: int, version: tuple | None = None) -> bool:
     """Whether compounds are counted per cell at zoom `z`: a tile there would hold more than
     AGGREGATE_ABOVE of them on average over the compounds' extent. Decided per zoom, so a
     view is drawn one way throughout. `version`: the data revision, if already read."""
     changes = compound_changes(conn, county, version or data_version(conn, county))
-    return _crowded(*_memo(_figures_key(county, changes), lambda: _figures(conn, county)), z)
+    figures = memo_of(conn.engine)(_figures_key(county, changes), lambda: _figures(conn, county))
+    return _crowded(*figures, z)
 
 
 def _figures_key(county: str, changes: CompoundChanges) -> tuple:
     # a ledger edit leaves them: reading 100 000 outlines again takes a quarter of a second
-    return ("figures", county, changes.compounds, changes.floor_at)
+    return ("tile figures", county, changes.compounds)
 
 
 def _figures(conn: Connection, county: str) -> tuple[int, list[float] | None]:
@@ -723,55 +462,45 @@ def _crowded(count: int, box: list[float] | None, z: int) -> bool:
     return count * share > AGGREGATE_ABOVE
 
 
-def _crowded_tile(conn: Connection, spec: MapLayer, key: TileKey) -> bytes:
+def _crowded_tile(conn: Connection, cache: TileCache, spec: MapLayer, key: TileKey) -> bytes:
     """The aggregated tile of `key`: from the cache, else counted with every tile of its zoom.
 
     Counting the whole county in one query costs what one tile does when each reads the
     table and the ledger again, so the first crowded tile of a zoom computes them all (the
     others asking meanwhile wait for it) and the rest of the view comes from the cache.
     """
-    data = cached_tile(key)
+    data = cached_tile(cache, key)
     if data is not None:
         return data
     zoom_key = _zoom_key(key)
-    with _key_lock(zoom_key):
-        data = cached_tile(key)
+    with cache.flight(zoom_key):
+        data = cached_tile(cache, key)
         if data is None:
             tiles = _aggregated_zoom(conn, spec, key.county, key.filters, key.z)
             for (tx, ty), mvt in tiles.items():
-                CACHE.put(replace(key, x=tx, y=ty), mvt)
-            CACHE.put(zoom_key, b"counted")
+                cache.put(replace(key, x=tx, y=ty), mvt)
+            cache.put(zoom_key, b"counted")
             data = tiles.get((key.x, key.y), b"")
     return data
 
 
-def warm(engine: Engine, county: str, z: int, filters: CompoundFilter | None = None) -> bool:
+def warm(
+    engine: Engine, cache: TileCache, county: str, z: int, filters: CompoundFilter | None = None
+) -> bool:
     """Count the compounds of the crowded zoom `z` in the background (a page about to show it
-    was just asked for), so its tiles come from the cache."""
+    was just asked for), so its tiles come from `cache`."""
 
     def work() -> None:
         try:
             with engine.connect() as conn:
                 box = extent(conn, county)
                 x, y = tile_of((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, z)
-                build_tile(conn, tile_key(conn, "compounds", county, z, x, y, filters))
+                build_tile(conn, cache, tile_key(conn, "compounds", county, z, x, y, filters))
         except Exception:  # a warm-up only: the tile request will report any real error
             pass
 
     threading.Thread(target=work, name=f"titlemap-warm-{county}-{z}", daemon=True).start()
     return True
-
-
-_LOCKS: dict[tuple, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _key_lock(key: tuple) -> threading.Lock:
-    with _LOCKS_GUARD:
-        if len(_LOCKS) > 256:
-            for old in [k for k, lock in _LOCKS.items() if not lock.locked()]:
-                del _LOCKS[old]
-        return _LOCKS.setdefault(key, threading.Lock())
 
 
 def _aggregated_zoom(
@@ -816,56 +545,6 @@ def _aggregated_zoom(
     """
     rows = conn.execute(text(sql), params | {"z": z, "layer": spec.name})
     return {(row.tx, row.ty): bytes(row.mvt) for row in rows}
-
-
-def simplify_tolerance(zoom: float) -> float:
-    """Half a screen pixel at `zoom`, in degrees of longitude."""
-    return 360 / (256 * 2**zoom) / 2
-
-
-def layer_geojson(
-    conn: Connection,
-    layer: str,
-    county: str,
-    bbox: BBox | None = None,
-    zoom: float | None = None,
-    limit: int = GEOJSON_LIMIT,
-    filters: CompoundFilter | None = None,
-) -> str:
-    """A FeatureCollection of `layer` in the box; `numberMatched` tells what `limit` left out."""
-    spec = get_layer(layer)
-    if not 1 <= limit <= GEOJSON_LIMIT * 2:
-        raise TitlemapError(f"limit 应在 1 到 {GEOJSON_LIMIT * 2} 之间 / limit out of range")
-    if zoom is not None and not 0 <= zoom <= MAX_ZOOM:
-        raise TitlemapError(f"zoom 应在 0 到 {MAX_ZOOM} 之间 / zoom out of range")
-    get_county(conn, county)
-    f = filters if (filters and spec.filterable) else CompoundFilter()
-    box = "ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490)" if bbox else None
-    source, params = spec.source(county, f, box)
-    if bbox:
-        params |= bbox.params()
-    geom = "s.geom"
-    if zoom is not None and spec.geometry != "point":
-        geom = f"ST_SimplifyPreserveTopology(s.geom, {simplify_tolerance(zoom)})"
-    props = ", ".join(f"'{c}', s.{c}" for c in spec.columns)
-    sql = f"""
-        WITH src AS ({source}), page AS (
-            SELECT * FROM src ORDER BY {spec.order} LIMIT :limit
-        )
-        SELECT json_build_object(
-            'type', 'FeatureCollection',
-            'layer', CAST(:layer AS text),
-            'numberMatched', (SELECT count(*) FROM src),
-            'numberReturned', (SELECT count(*) FROM page),
-            'features', coalesce(json_agg(json_build_object(
-                'type', 'Feature',
-                'geometry', ST_AsGeoJSON({geom}, 7, 0)::json,
-                'properties', json_build_object({props})
-            )), '[]'::json)
-        )::text
-        FROM page s
-    """
-    return conn.execute(text(sql), params | {"limit": limit, "layer": spec.name}).scalar_one()
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:

@@ -1,0 +1,153 @@
+"""A file's cells as column values: text, whole numbers, amounts, dates, kinds and codes.
+
+Each converter takes one non-blank cell and returns the value to store, or raises ValueError
+with what is wrong (Chinese first); `convert_all` runs one over a column, once per distinct
+value, and collects the refusals by row. Dates are read by `geo.core.dates.parse_date` and
+parcel codes checked by `geo.core.codes`, as everywhere else in titlemap.
+"""
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import numpy as np
+import pandas as pd
+
+from geo.core.codes import check_parcel_code, parcel_code_pattern
+from geo.core.dates import EXCEL_SERIALS, is_blank, parse_date
+from geo.core.model import PLANNED_AREA_LABELS
+
+
+def cell_text(value) -> str:
+    """The cell as text: 12.0 → "12", a timestamp → its ISO day."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.date().isoformat()
+    return str(value).strip()
+
+
+def _number_text(value) -> str:
+    cleaned = re.sub(r"[,，\s]", "", cell_text(value))
+    return re.sub(r"(栋|幢|套|户|元|平方米|㎡|m2|公顷|亩|万元)$", "", cleaned)
+
+
+def whole_number(value) -> int:
+    """A count: 12, "12", "12 栋", "1,200 套"; not negative, fits an integer column."""
+    try:
+        number = Decimal(_number_text(value))
+    except InvalidOperation:
+        raise ValueError(f"不是整数 / not a whole number: {value!r}") from None
+    if number != number.to_integral_value() or number < 0 or number > 2**31 - 1:
+        raise ValueError(f"不是有效的整数 / not a valid whole number: {value!r}")
+    return int(number)
+
+
+def amount(limit: Decimal) -> Callable[[object, float], Decimal]:
+    """A converter of amounts below `limit`, times the header's unit factor, to the cent."""
+
+    def convert(value, factor: float = 1.0) -> Decimal:
+        try:
+            number = Decimal(_number_text(value))
+        except InvalidOperation:
+            raise ValueError(f"不是数字 / not a number: {value!r}") from None
+        if not number.is_finite() or number < 0:
+            raise ValueError(f"不是有效的数 / not a valid amount: {value!r}")
+        number = (number * Decimal(repr(factor))).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        if number >= limit:
+            raise ValueError(f"数值过大 / too large: {value!r}")
+        return number
+
+    return convert
+
+
+def day(value) -> date:
+    """A date cell, by `parse_date`; a whole number of eight digits (a .dbf's numeric field
+    holding 20240501) is read by its digits rather than refused as too large a serial."""
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        if float(value).is_integer() and EXCEL_SERIALS[1] < value and len(str(int(value))) == 8:
+            value = str(int(value))
+    found = parse_date(value)
+    if found is None:  # blanks are filtered out before a converter sees them
+        raise ValueError(f"不是日期 / not a date: {value!r}")
+    return found
+
+
+def planned_kind(value) -> str:
+    """A planned area's kind, by its key or its words (城东片区), or words that name one only."""
+    raw = cell_text(value)
+    for kind, label in PLANNED_AREA_LABELS.items():
+        if raw in (kind.value, label):
+            return kind.value
+    near = [k.value for k, label in PLANNED_AREA_LABELS.items() if raw in label or label in raw]
+    if len(near) == 1:
+        return near[0]
+    allowed = "、".join(PLANNED_AREA_LABELS.values())
+    raise ValueError(f"未知片区类型 {raw!r} / unknown kind; 可选 / allowed: {allowed}")
+
+
+def parcel_code(county: str) -> Callable[[object], str]:
+    """A converter of 宗地代码 of `county`: refused, position by position, as the parcel checks
+    would flag them (`geo.core.codes`)."""
+    pattern = re.compile(parcel_code_pattern(county))
+
+    def convert(value) -> str:
+        code = re.sub(r"\s", "", cell_text(value)).upper()
+        if pattern.fullmatch(code):
+            return code
+        failures = check_parcel_code(code, county)
+        if not failures:  # the pattern is exactly the checks' rules; kept in case they part
+            return code
+        raise ValueError(
+            f"宗地代码 {code} 有误："
+            + "；".join(f"第 {f.position} 位，{f.zh}" for f in failures)
+            + " / wrong parcel code: "
+            + "; ".join(f"position {f.position}: {f.en}" for f in failures)
+        )
+
+    return convert
+
+
+def township_code(value) -> str:
+    code = cell_text(value)
+    if len(code) > 12:
+        raise ValueError(f"乡镇代码超过 12 位 / township code longer than 12: {code!r}")
+    return code
+
+
+_BLANK = object()
+
+
+def convert_all(values: Iterable, convert: Callable) -> tuple[list, dict[int, str]]:
+    """Converted values (None for blanks) and {row: why} for those that would not convert.
+
+    Each distinct value is converted once: files repeat their values a lot."""
+    out: list = []
+    errors: dict[int, str] = {}
+    cache: dict = {}
+    if isinstance(values, pd.Series):
+        values = values.to_numpy(dtype=object)  # iterating a Series is slow
+    for i, value in enumerate(values):
+        try:
+            result = cache[value]
+        except (KeyError, TypeError):
+            if is_blank(value):
+                result = _BLANK
+            else:
+                try:
+                    result = convert(value)
+                except ValueError as exc:
+                    result = exc
+            try:
+                cache[value] = result
+            except TypeError:
+                pass
+        if result is _BLANK:
+            out.append(None)
+        elif isinstance(result, ValueError):
+            errors[i] = str(result)
+            out.append(None)
+        else:
+            out.append(result)
+    return out, errors

@@ -1,0 +1,397 @@
+"""Importing a ledger sheet into the database: match rows to compounds, check them, apply them
+through geo.ledger.rules, report.
+
+All-or-nothing: any refused row and nothing changes (unless `partial=True`, which applies the
+good rows and reports the others). A compound not yet on the ledger is opened (`open_entry`),
+one already on it gets `update_entry` with only the fields whose cells differ, so re-importing
+the same file appends no event. Rows are checked beforehand with the ledger's own `check_entry`,
+so a sheet, the API and the CLI refuse the same things in the same words.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm.attributes import set_committed_value
+
+from geo import TitlemapError
+from geo.core.dates import beijing_day, now
+from geo.core.model import Compound, LedgerEntry, LedgerStatus
+from geo.io.ledger_sheet.cells import (
+    PARSERS,
+    CellError,
+    name_key,
+    parse_key_code,
+    parse_text,
+    parse_units,
+)
+from geo.io.ledger_sheet.columns import BY_FIELD, UNIT_FIELDS, Progress, is_blank, tick
+from geo.io.ledger_sheet.read import Sheet, SheetRow, read_sheet
+from geo.io.ledger_sheet.report import LedgerImportReport, RowIssue
+from geo.ledger.rules import (
+    EDITABLE,
+    LedgerConflict,
+    LedgerRuleError,
+    check_entry,
+    open_entry,
+    update_entry,
+)
+
+
+@dataclass
+class _Plan:
+    row: SheetRow
+    code: str | None
+    name: str | None
+    fields: dict[str, Any]
+    problems: list[str]
+    compound_id: int | None = None
+    compound_code: str | None = None
+
+
+def _parse(row: SheetRow, labels: dict[str, str]) -> _Plan:
+    code = parse_key_code(row.values.get("compound_code"))
+    raw_name = row.values.get("compound_name")
+    name = None if is_blank(raw_name) else str(raw_name).strip()
+    fields: dict[str, Any] = {}
+    problems: list[str] = []
+    for name_of_field, value in row.values.items():
+        column = BY_FIELD[name_of_field]
+        if column.kind in ("key", "info"):
+            continue
+        try:
+            fields[name_of_field] = PARSERS[column.kind](value)
+        except ValueError as exc:  # CellError, or parse_date's DateError
+            problems.append(f"{labels[name_of_field]} {exc}")
+    if code is None and name is None:
+        problems.append("缺少项目编号和项目名称 / no compound code or name")
+    return _Plan(row, code, name, fields, problems)
+
+
+def _check_rules(state: dict[str, Any]) -> list[str]:
+    """What cannot be true of the entry the row would leave: the ledger's own rules."""
+    try:
+        check_entry(SimpleNamespace(**state))
+    except LedgerRuleError as exc:
+        return [str(exc)]
+    return []
+
+
+def _same(name: str, before: Any, after: Any) -> bool:
+    if BY_FIELD[name].kind == "text":
+        before = parse_text(before)
+    return before == after
+
+
+def _changes(entry: LedgerEntry, fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in fields.items()
+        if not _same(name, getattr(entry, name), value)
+    }
+
+
+def _new_fields(fields: dict[str, Any], today: date) -> dict[str, Any]:
+    """Fields for open_entry: blank 首次/转移 count as 0, a blank 挂账日期 is the import day."""
+    out = dict(fields)
+    for name in ("units_first_registered", "units_transferred"):
+        if out.get(name) is None:
+            out[name] = 0
+    if out.get("status") is None:
+        out.pop("status", None)
+    if out.get("opened_on") is None:
+        out.pop("opened_on", None)
+    if out.get("status") == LedgerStatus.CLOSED.value and not out.get("closed_on"):
+        out["closed_on"] = today
+    return out
+
+
+def _state_new(fields: dict[str, Any], today: date) -> dict[str, Any]:
+    state = {name: None for name in EDITABLE} | {
+        "status": LedgerStatus.NOT_STARTED.value,
+        "blockers": [],
+        "cooperating_departments": [],
+        "opened_on": today,
+    }
+    return state | fields
+
+
+def _state_after(entry: LedgerEntry, changes: dict[str, Any], today: date) -> dict[str, Any]:
+    """The entry as update_entry would leave it (it dates a closing that gives no date)."""
+    state = {name: getattr(entry, name) for name in EDITABLE} | changes
+    closing = changes.get("status") == LedgerStatus.CLOSED and entry.status != LedgerStatus.CLOSED
+    if closing and "closed_on" not in changes:
+        state["closed_on"] = today
+    reopening = entry.status == LedgerStatus.CLOSED and state["status"] != LedgerStatus.CLOSED
+    if reopening and "closed_on" not in changes:
+        state["closed_on"] = None
+    return state
+
+
+def import_ledger(
+    engine: Engine,
+    path: str | Path,
+    county: str,
+    user: str,
+    partial: bool = False,
+    progress: Progress | None = None,
+    *,
+    file_name: str | None = None,
+    dry_run: bool = False,
+    at: datetime | None = None,
+) -> LedgerImportReport:
+    """Import a ledger spreadsheet into `county`'s ledger as `user`.
+
+    Raises LedgerSheetError when the file cannot be read as a ledger at all. Otherwise returns
+    the report; with any refused row nothing is written unless `partial`. `dry_run` checks and
+    reports without writing. Every event carries the note "导入 <file name>".
+    """
+    started = time.perf_counter()
+    sheet = read_sheet(path, progress, name=file_name)
+    report = LedgerImportReport(
+        file_name=sheet.file_name, county=county, user=user, kind=sheet.kind,
+        encoding=sheet.encoding, sheet_name=sheet.sheet_name, header_rows=sheet.header_rows,
+        columns=sheet.columns, ignored_columns=sheet.ignored_columns, rows=len(sheet.rows),
+        blank_rows=sheet.blank_rows, skipped=sheet.skipped, partial=partial, dry_run=dry_run,
+    )  # fmt: skip
+    moment = at or now()
+    today = beijing_day(moment)
+    note = f"导入 {sheet.file_name}"
+    labels = sheet.columns
+    with Session(engine, expire_on_commit=False) as session:
+        conn = session.connection()
+        # One import per county at a time; entries locked against edits while we work.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"ledger:{county}"})
+        if (
+            conn.execute(text("SELECT 1 FROM county WHERE code = :c"), {"c": county}).first()
+            is None
+        ):
+            raise TitlemapError(f"没有这个县 / no such county: {county}")
+        compounds = conn.execute(
+            text("SELECT id, code, name FROM compound WHERE county_code = :c"), {"c": county}
+        ).all()
+        entries = {
+            entry.compound_id: entry
+            for entry in session.scalars(
+                select(LedgerEntry).where(LedgerEntry.county_code == county).with_for_update()
+            )
+        }
+        plans = _match(sheet, compounds, labels, report, progress)
+        todo = _validate(plans, entries, today, report)
+        report.refused.sort(key=lambda issue: issue.row)
+        sheet_ids = {plan.compound_id for plan in plans if plan.compound_id is not None}
+        names = {c.id: (c.code, c.name) for c in compounds}
+        report.missing = [
+            {"code": names[cid][0], "name": names[cid][1]}
+            for cid in sorted(entries, key=lambda cid: names[cid][0])
+            if cid not in sheet_ids
+        ]
+        _check_totals(sheet, plans, report)
+        if report.refused and not partial:
+            session.rollback()
+            report.seconds = round(time.perf_counter() - started, 3)
+            return report
+        for plan, fields in todo:
+            if plan.compound_id not in entries:
+                report.opened.append({"row": plan.row.row, "code": plan.compound_code})
+            elif fields:
+                item = {"row": plan.row.row, "code": plan.compound_code, "fields": list(fields)}
+                report.updated.append(item)
+            else:
+                report.unchanged += 1
+        report.events = len(report.opened) + len(report.updated)
+        if dry_run:
+            session.rollback()
+            report.seconds = round(time.perf_counter() - started, 3)
+            return report
+        _apply(session, todo, entries, user, note, moment, progress, report)
+        if report.applied:
+            session.commit()
+        else:
+            session.rollback()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _match(
+    sheet: Sheet,
+    compounds: list,
+    labels: dict,
+    report: LedgerImportReport,
+    progress: Progress | None,
+) -> list[_Plan]:
+    by_code = {c.code: c for c in compounds}
+    by_name: dict[str, list] = {}
+    for c in compounds:
+        by_name.setdefault(name_key(c.name), []).append(c)
+    plans = [_parse(row, labels) for row in sheet.rows]
+    seen: dict[tuple[str, str], int] = {}  # sheet key → first row
+    first_of: dict[int, int] = {}  # compound id → first row
+    duplicate: dict[int, str] = {}
+    for done, plan in enumerate(plans, start=1):
+        tick(progress, "check", done, len(plans))
+        key = ("code", plan.code) if plan.code else ("name", name_key(plan.name or ""))
+        if plan.code is None and plan.name is None:
+            continue
+        if key in seen:
+            what = "项目编号" if key[0] == "code" else "项目名称"
+            duplicate[plan.row.row] = (
+                f"与第{seen[key]}行{what}重复 / same {key[0]} as row {seen[key]}"
+            )
+            duplicate.setdefault(
+                seen[key], f"与第{plan.row.row}行{what}重复 / same {key[0]} as row {plan.row.row}"
+            )
+            continue
+        seen[key] = plan.row.row
+        found = None
+        if plan.code:
+            found = by_code.get(plan.code)
+            if found is None:
+                hint = ""
+                if plan.name and len(by_name.get(name_key(plan.name), [])) == 1:
+                    other = by_name[name_key(plan.name)][0].code
+                    hint = f"（同名小区的编号是 {other} / the compound of that name is {other}）"
+                problem = f"库中没有项目编号 {plan.code}{hint} / no compound with this code"
+                report.unmatched.append(RowIssue(plan.row.row, plan.code, plan.name, [problem]))
+            elif plan.name and name_key(plan.name) != name_key(found.name):
+                report.warnings.append(
+                    f"第{plan.row.row}行：项目编号 {plan.code} 在库中名为“{found.name}”，表中写作"
+                    f"“{plan.name}” / the database names this compound differently"
+                )
+        else:
+            candidates = by_name.get(name_key(plan.name or ""), [])
+            if len(candidates) == 1:
+                found = candidates[0]
+            elif not candidates:
+                problem = f"库中没有名为“{plan.name}”的小区 / no compound of this name"
+                report.unmatched.append(RowIssue(plan.row.row, None, plan.name, [problem]))
+            else:
+                codes = "、".join(sorted(c.code for c in candidates))
+                problem = f"名称对应多个小区：{codes} / several compounds have this name"
+                report.ambiguous.append(RowIssue(plan.row.row, None, plan.name, [problem]))
+        if found is not None:
+            if found.id in first_of:
+                earlier = first_of[found.id]
+                duplicate[plan.row.row] = (
+                    f"与第{earlier}行是同一小区 {found.code} / the same compound as row {earlier}"
+                )
+                duplicate.setdefault(
+                    earlier,
+                    f"与第{plan.row.row}行是同一小区 {found.code} / the same compound as row "
+                    f"{plan.row.row}",
+                )
+            else:
+                first_of[found.id] = plan.row.row
+                plan.compound_id, plan.compound_code = found.id, found.code
+    for plan in plans:
+        if plan.row.row in duplicate:
+            plan.problems.append(duplicate[plan.row.row])
+    return plans
+
+
+def _validate(
+    plans: list[_Plan], entries: dict[int, LedgerEntry], today: date, report: LedgerImportReport
+) -> list[tuple[_Plan, dict[str, Any]]]:
+    """Rows to apply with their fields (new) or changes (existing); refused rows reported."""
+    todo = []
+    for plan in plans:
+        problems = list(plan.problems)
+        entry = entries.get(plan.compound_id) if plan.compound_id else None
+        if not problems:
+            if entry is None:
+                fields = _new_fields(plan.fields, today)
+                if fields.get("units_task") is None:
+                    problems.append(
+                        "挂账需填写问题房屋套数 / a new ledger entry needs its task units"
+                    )
+                else:
+                    problems += _check_rules(_state_new(fields, today))
+                    if plan.compound_id is not None and not problems:
+                        todo.append((plan, fields))
+            else:
+                fields = dict(plan.fields)
+                for name in UNIT_FIELDS:
+                    if name in fields and fields[name] is None:
+                        if name == "units_task":
+                            problems.append(f"{report.columns[name]} 为空 / task units are empty")
+                        else:
+                            fields[name] = 0  # a blank cell counts as 0, as Excel's SUM does
+                if "status" in fields and fields["status"] is None:
+                    problems.append(f"{report.columns['status']} 为空 / status is empty")
+                if not problems:
+                    changes = _changes(entry, fields)
+                    problems += _check_rules(_state_after(entry, changes, today))
+                    if not problems:
+                        todo.append((plan, changes))
+        if problems:
+            report.refused.append(RowIssue(plan.row.row, plan.code, plan.name, problems))
+    return todo
+
+
+def _check_totals(sheet: Sheet, plans: list[_Plan], report: LedgerImportReport) -> None:
+    """Warn when the sheet's own 合计 row disagrees with the sum of its rows."""
+    if not sheet.total_row:
+        return
+    for name in UNIT_FIELDS:
+        if name not in sheet.columns:
+            continue
+        try:
+            written = parse_units(sheet.total_row.get(name))
+        except CellError:
+            written = None
+        if written is None:
+            continue
+        summed = sum(plan.fields.get(name) or 0 for plan in plans)
+        if written != summed:
+            report.warnings.append(
+                f"第{sheet.total_row['row']}行合计的{sheet.columns[name]}为 {written}，明细之和为 "
+                f"{summed} / the sheet's total differs from the sum of its rows"
+            )
+
+
+def _apply(
+    session: Session,
+    todo: list,
+    entries: dict[int, LedgerEntry],
+    user: str,
+    note: str,
+    moment: datetime,
+    progress: Progress | None,
+    report: LedgerImportReport,
+) -> None:
+    new_ids = [plan.compound_id for plan, _ in todo if plan.compound_id not in entries]
+    compounds: dict[int, Compound] = {}
+    for start in range(0, len(new_ids), 5000):
+        chunk = new_ids[start : start + 5000]
+        query = (
+            select(Compound)
+            .options(load_only(Compound.id, Compound.county_code, Compound.code, Compound.name))
+            .where(Compound.id.in_(chunk))
+        )
+        for compound in session.scalars(query):
+            set_committed_value(compound, "ledger", None)  # known: not on the ledger yet
+            compounds[compound.id] = compound
+    total = len(todo)
+    for done, (plan, fields) in enumerate(todo, start=1):
+        tick(progress, "apply", done, total)
+        try:
+            entry = entries.get(plan.compound_id)
+            if entry is None:
+                open_entry(session, compounds[plan.compound_id], fields, user, note, at=moment,
+                           flush=False)  # fmt: skip
+            elif fields and update_entry(session, entry, fields, user, note, at=moment) is None:
+                raise LedgerRuleError("核对与写入不一致 / the checked change did not apply")
+        except (LedgerRuleError, LedgerConflict) as exc:
+            # Checked beforehand, so this is a race or a rule the checks do not know: stop.
+            report.refused.append(RowIssue(plan.row.row, plan.code, plan.name, [str(exc)]))
+            report.opened, report.updated, report.unchanged, report.events = [], [], 0, 0
+            return
+    session.flush()  # the new entries and their events, in batches
+    if progress is not None:
+        progress("apply", total, total)
+    report.applied = True
