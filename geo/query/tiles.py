@@ -338,9 +338,15 @@ def build_tile(conn: Connection, cache: TileCache, key: TileKey) -> bytes:
 def cached_tile(cache: TileCache, key: TileKey) -> bytes | None:
     """The tile for `key` if `cache` holds it, else None (nothing is built)."""
     data = cache.get(key)
-    if data is None and key.crowded and cache.get(_zoom_key(key)) is not None:
-        data = b""  # the zoom was counted: no compound has its centre in this tile
+    if data is None and key.crowded:
+        counted = cache.get(_zoom_key(key))  # the tiles of the zoom that hold compounds
+        if counted is not None and _tile_name(key.x, key.y) not in counted.split(b","):
+            data = b""  # the zoom was counted: no compound has its centre in this tile
     return data
+
+
+def _tile_name(x: int, y: int) -> bytes:
+    return f"{x}:{y}".encode()
 
 
 def _zoom_key(key: TileKey) -> tuple:
@@ -479,7 +485,10 @@ def _crowded_tile(conn: Connection, cache: TileCache, spec: MapLayer, key: TileK
             tiles = _aggregated_zoom(conn, spec, key.county, key.filters, key.z)
             for (tx, ty), mvt in tiles.items():
                 cache.put(replace(key, x=tx, y=ty), mvt)
-            cache.put(zoom_key, b"counted")
+            # Which tiles hold compounds, not just "counted": a full cache may drop a tile
+            # while the marker, asked on every miss, stays; that tile is then counted again.
+            cache.put(zoom_key, b",".join(_tile_name(tx, ty) for (tx, ty), mvt in tiles.items()
+                                          if mvt))  # fmt: skip
             data = tiles.get((key.x, key.y), b"")
     return data
 
