@@ -16,14 +16,16 @@ BOW_TIE = "POLYGON((104 35, 104.01 35.01, 104.01 35, 104 35.01, 104 35))"
 @pytest.mark.parametrize(
     "value",
     ["2026年12月31日", "2026.12.31", "2026/12/31", "2026-12-31", "20261231",
-     "２０２６年１２月３１日", "2026-12-31 08:30", "2026年12月底", 46387, 46387.0,
+     "２０２６年１２月３１日", "2026-12-31 08:30", "2026年12月底", 46387, 46387.0, 20261231,
      date(2026, 12, 31), datetime(2026, 12, 31, 9, 0)],
 )  # fmt: skip
 def test_one_parser_reads_what_offices_write(value):
     assert parse_date(value) == date(2026, 12, 31)
 
 
-@pytest.mark.parametrize("value", ["2026年13月1日", "明年", 5, 46387.5, 90_000, "2026-02-30"])
+@pytest.mark.parametrize(
+    "value", ["2026年13月1日", "明年", 5, 46387.5, 90_000, "2026-02-30", 20261332]
+)
 def test_what_is_not_a_date_is_refused_in_one_line(value):
     with pytest.raises(DateError) as caught:
         parse_date(value)

@@ -85,7 +85,10 @@ def parse_date(value) -> date | None:
         low, high = EXCEL_SERIALS
         if low <= value <= high and float(value).is_integer():
             return EXCEL_EPOCH + timedelta(days=int(value))
-        raise DateError(f"{value} 不是日期 / not a date")
+        if 19_000_101 <= value <= 21_001_231 and float(value).is_integer():
+            value = str(int(value))  # 20261231 typed into a number cell or a .dbf number field
+        else:
+            raise DateError(f"{value} 不是日期 / not a date")
     word = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", str(value))).strip()
     try:
         match = _DAY.fullmatch(word) or _COMPACT.fullmatch(word)
