@@ -178,7 +178,7 @@ def test_planned_area_filter_is_the_overlaps(client):
             if f["properties"]["planned_code"] == "GH-002"}  # fmt: skip
     body = client.get("/api/compounds", params={"planned_area": "GH-002", "limit": 10000}).json()
     assert set(props(body["features"])) == east and len(east) >= 20
-    kinds = client.get("/api/compounds", params={"planned_kind": "east_district", "limit": 10000})
+    kinds = client.get("/api/compounds", params={"planned_kind": "district", "limit": 10000})
     assert set(props(kinds.json()["features"])) == east
 
 

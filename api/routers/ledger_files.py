@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
 from api.auth import require
-from api.dependencies import user_errors
+from api.dependencies import county_of, user_errors
 from geo.core.dates import today
 from geo.core.model import Role, User
 from geo.io.exports import BOUNDARY_TXT, MEDIA_TYPES, export_layer
@@ -96,10 +96,6 @@ def import_sheet(
     return JSONResponse(status_code=422, content={"detail": detail, "report": body})
 
 
-def _county(request: Request, county: str | None) -> str:
-    return county or request.app.state.settings.county
-
-
 def _file(path: Path, folder: Path, media_type: str, filename: str) -> FileResponse:
     return FileResponse(
         path,
@@ -110,7 +106,7 @@ def _file(path: Path, folder: Path, media_type: str, filename: str) -> FileRespo
 
 
 def _ledger_file(request: Request, county: str | None, fmt: str, gbk: bool = False):
-    county = _county(request, county)
+    county = county_of(request, county)
     engine = request.app.state.engine
     folder = _workdir()
     try:
@@ -156,7 +152,7 @@ def ledger_csv(
 def _layer_file(
     request: Request, layer: str, fmt: str, county: str | None, names: str = "zh", **narrow
 ):
-    county = _county(request, county)
+    county = county_of(request, county)
     engine = request.app.state.engine
     folder = _workdir()
     suffix = "txt" if fmt == BOUNDARY_TXT else fmt
