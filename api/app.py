@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from api.routers import (
     checks,
     compounds,
+    counties,
     health,
     imports,
     ledger,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(compounds.router)
     app.include_router(ledger.router)
     app.include_router(stats.router)
+    app.include_router(counties.router)
     app.include_router(imports.router)
     app.include_router(ledger_files.router)
     app.include_router(print_routes.router)

@@ -1,5 +1,5 @@
-"""Request-scoped pieces shared by the routers: the database connection, errors as 4xx,
-ETag revalidation."""
+"""Request-scoped pieces shared by the routers: the county asked for, the database
+connection, errors as 4xx, ETag revalidation."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,6 +8,11 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Connection
 
 from geo import TitlemapError
+
+
+def county_of(request: Request, county: str | None) -> str:
+    """The county a request asks for (`?county=`), else the app's own (TITLEMAP_COUNTY)."""
+    return county or request.app.state.settings.county
 
 
 def connection(request: Request) -> Iterator[Connection]:

@@ -275,18 +275,30 @@ def import_layer(
             "seven parameters for Xi'an 1980 / Beijing 1954"
         ),
     ] = None,
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="本县词表（同 vocabulary.toml 格式），缺省取 TITLEMAP_VOCABULARY / the county's "
+            "own words file; default TITLEMAP_VOCABULARY",
+        ),
+    ] = None,
 ) -> None:
     """导入图层文件（GPKG/Shapefile zip/GeoJSON/DXF/CSV/界址点坐标 TXT）/ import a spatial file,
     all or nothing."""
+    from geo.core.vocabulary import load_vocabulary
     from geo.io.importer import import_file
 
     settings = get_settings()
+    words = load_vocabulary(vocabulary or settings.vocabulary)
     with progress_bar() as progress:
         report = import_file(database(), path, county or settings.county, layer,
                              partial=partial, crs=crs, progress=progress, trust=trust,
                              gcj02=gcj02, parameters=parameters,
                              datum_parameters=settings.datum_parameters,
-                             helmert_convention=settings.helmert_convention)  # fmt: skip
+                             helmert_convention=settings.helmert_convention,
+                             vocabulary=words)  # fmt: skip
     finish(report.lines(), report.committed)
 
 
@@ -301,14 +313,35 @@ def ledger_import(
         bool, typer.Option(help="只导入无误的行 / import the good rows only")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查不写入 / check only")] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help='本县表头对应的字段，如 "已交证套数=units_transferred,备注=-"，导入后记住 / '
+            "the county's headers → fields, remembered for its next imports"
+        ),
+    ] = None,
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="本县词表（同 vocabulary.toml 格式），缺省取 TITLEMAP_VOCABULARY / the county's "
+            "own words file; default TITLEMAP_VOCABULARY",
+        ),
+    ] = None,
 ) -> None:
-    """导入化解台账表格 / import the ledger spreadsheet, all or nothing."""
-    from geo.io.ledger_sheet import import_ledger
+    """导入化解台账表格（表头、卡点和状态用本县的说法）/ import the ledger spreadsheet as the
+    county keeps it, all or nothing."""
+    from geo.core.vocabulary import load_vocabulary
+    from geo.io.ledger_sheet import import_ledger, parse_columns
 
+    words = load_vocabulary(vocabulary or get_settings().vocabulary)
+    given = parse_columns(columns)
     with progress_bar() as progress:
         who = user or f"命令行 {getpass.getuser()}"
         report = import_ledger(database(), path, county_or_default(county), who,
-                               partial=partial, progress=progress, dry_run=dry_run)  # fmt: skip
+                               partial=partial, progress=progress, dry_run=dry_run,
+                               vocabulary=words, columns=given)  # fmt: skip
     finish(report.lines(limit=50), report.ok or (dry_run and not report.refused))
 
 
@@ -421,8 +454,10 @@ def serve(
 def _mount_sub_apps() -> None:
     # Sub-apps in their own modules: printing and checks keep their options beside their code.
     from cli.checks import check_app
+    from cli.counties import county_app
     from cli.printing import print_app
 
+    app.add_typer(county_app, name="county")
     app.add_typer(print_app, name="print")
     app.add_typer(check_app, name="check")
 

@@ -25,12 +25,13 @@ def legend() -> list[tuple[str, str, str]]:
 # Planned areas are outlines (colour + dash), so the status fill shows through; Paul Tol's
 # colour-blind-safe "muted" hues, told apart by dash pattern as well as hue.
 PLANNED_AREA_STYLES = {
-    PlannedAreaKind.EAST_DISTRICT.value: {"colour": "#332288", "dash": None, "weight": 3.0},
+    PlannedAreaKind.DISTRICT.value: {"colour": "#332288", "dash": None, "weight": 3.0},
     PlannedAreaKind.URBAN_RENEWAL.value: {"colour": "#882255", "dash": "8 4", "weight": 2.5},
     PlannedAreaKind.CIVILISED_CITY.value: {"colour": "#999933", "dash": "2 4", "weight": 2.5},
     PlannedAreaKind.PLANNED_ROAD.value: {"colour": "#000000", "dash": "10 4 2 4", "weight": 2.0},
     PlannedAreaKind.GREEN_SPACE.value: {"colour": "#117733", "dash": "6 3", "weight": 2.5},
     PlannedAreaKind.PLANNING_AREA.value: {"colour": "#666666", "dash": "1 6", "weight": 1.5},
+    PlannedAreaKind.OTHER.value: {"colour": "#44AA99", "dash": "4 2 1 2", "weight": 2.0},
 }
 # Where a compound meets a planned area: hatched and edged in the area's colour, so the status
 # colour still shows between the hatch lines (`fill` is the legend's swatch).

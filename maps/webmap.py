@@ -8,6 +8,9 @@ as GeoJSON limited to the view, and build the panels — search, filters, date, 
 compound card. The parcel-check problem pieces (`/api/checks/parcels/pieces.geojson`) are a
 layer that is off at first and fetched when switched on; parcels answer clicks with a link to
 their page (`/parcels/{code}`), and the search box finds them by 宗地代码 (`/api/parcels?q=`).
+Where the database holds more than one county, the panel offers a county chooser (the list
+comes with `/api/map/options`) that opens the map of the chosen one (`/?county=CODE`). The
+scale bar is in metres only (county staff measure in metres; folium's own would add feet).
 
 Everything the page loads is served by the app: Leaflet is vendored under `static/vendor/`
 and assigned to this map instance (`m.default_js` / `m.default_css`), never folium's CDN
@@ -69,7 +72,8 @@ FIELD_LABELS = {
     "lead_department": "牵头单位", "cooperating_departments": "配合单位",
     "supervising_leader": "包抓领导", "plan": "化解方案", "task_force_lead": "专班负责人",
     "deadline": "完成时限", "opened_on": "挂账日期", "closed_on": "销号日期",
-    "close_reason": "销号理由", "ledger_no": "台账编号",
+    "close_reason": "销号理由", "ledger_no": "台账编号", "status_word": "化解状态（县台账原文）",
+    "blocker_words": "卡点（县台账原文）",
 }  # fmt: skip
 # What the overlap layer shows: the planning area (城市规划区) holds every compound.
 OVERLAP_KINDS = [k.value for k in PlannedAreaKind if k != PlannedAreaKind.PLANNING_AREA]
@@ -380,7 +384,7 @@ def build_map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
         zoom_start=12,
         tiles=None,
-        control_scale=True,
+        control_scale=False,  # folium's scale bar shows feet too: main.js adds a metric one
         prefer_canvas=True,
         max_zoom=20,
         min_zoom=3,

@@ -110,12 +110,12 @@ def test_pieces_are_the_intersections(everything):
 def test_kind_and_status_filters(client, everything):
     wanted = [
         f["properties"] for f in everything["features"]
-        if f["properties"]["kind"] in ("east_district", "planned_road")
+        if f["properties"]["kind"] in ("district", "planned_road")
         and f["properties"]["status"] == "stalled"
     ]  # fmt: skip
     response = client.get(
         "/api/overlaps",
-        params=[("kind", "east_district"), ("kind", "planned_road"), ("status", "stalled"),
+        params=[("kind", "district"), ("kind", "planned_road"), ("status", "stalled"),
                 ("geometry", "false")],
     )  # fmt: skip
     assert response.status_code == 200

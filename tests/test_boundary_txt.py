@@ -523,3 +523,28 @@ def test_api_exports_chosen_parcels_as_boundary_txt(db, client):
     assert utf8.status_code == 200 and "[地块坐标]" in utf8.content.decode("utf-8")
     unknown = client.get("/api/exports/parcels.txt", params={"codes": "629901999999GB99999"})
     assert unknown.status_code == 422 and "没有这些编号" in unknown.json()["detail"]
+
+
+def test_an_uploaded_survey_keeps_its_plots_under_the_uploads_own_name(db, client, editor):
+    """A survey without 项目名称 and without 宗地代码: over the API its plots are kept under the
+    name the file was sent with (the server stores it as upload.txt), and the checks flag them."""
+    body = """[属性描述]
+坐标系=2000国家大地坐标系
+几度分带=3
+带号=35
+[地块坐标]
+5,0.4000,1,东岗安置地块,面,,城镇住宅用地,0701,@
+J1,1,3962360.000,425000.000
+J2,1,3962360.000,425080.000
+J3,1,3962310.000,425080.000
+J4,1,3962310.000,425000.000
+J1,1,3962360.000,425000.000
+"""
+    sent = ("东岗勘测定界.txt", body.replace("\n", "\r\n").encode("gbk"), "text/plain")
+    answer = client.post("/api/imports", headers=editor, data={"layer": "parcels"},
+                         files={"file": sent})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["added"] == 1 and "尚无宗地代码" in " ".join(answer.json()["notes"])
+    assert recorded_area(db, "东岗勘测定界-1") == pytest.approx(4000)
+    page = client.get("/parcels/东岗勘测定界-1", params={"county": COUNTY})
+    assert page.status_code == 200 and "尚无宗地代码" in page.text

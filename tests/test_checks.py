@@ -341,6 +341,52 @@ def test_one_parcel_explains_passes_too(handmade):
     assert bow.figures["drawn_area_m2"] == pytest.approx(3000, abs=0.01)
 
 
+def test_land_beyond_a_repaired_bow_tie_is_as_deep_as_its_farthest_point(handmade):
+    """Drift: the depth was that of the piece's farthest vertex, and a compound on a repaired
+    bow-tie parcel read "… beyond its parcels, up to 0.0 m": every corner of the two triangles
+    outside the bow-tie lies on it. The middle of the compound's long side is 30·50/√(30²+50²)
+    ≈ 25.7 m from the parcel — measured in the GK zone, in a county of its own here."""
+    engine, _ = handmade
+    county = "629904"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO county (code, name, target_rate, geom) "
+                "VALUES (:c, '蝴蝶县', 0.9, CAST(:g AS geometry))"
+            ),
+            {"c": county, "g": ewkb([storage(box(-300, -300, 400, 400))])[0]},
+        )
+        parcel = conn.execute(
+            text(
+                "INSERT INTO parcel (county_code, code, recorded_area_m2, geom) "
+                "VALUES (:c, :k, 3000, CAST(:g AS geometry)) RETURNING id"
+            ),
+            {
+                "c": county,
+                "k": parcel_code(county, 1, 1, "GB", 1),
+                "g": ewkb([storage(bow_tie(0))])[0],
+            },
+        ).scalar_one()
+        compound = conn.execute(
+            text(
+                "INSERT INTO compound (county_code, code, name, geom) "
+                "VALUES (:c, 'HD-1', '蝴蝶小区', CAST(:g AS geometry)) RETURNING id"
+            ),
+            {"c": county, "g": ewkb([storage(box(0, 0, 100, 60))])[0]},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO compound_parcel (compound_id, parcel_id, county_code) "
+                "VALUES (:a, :b, :c)"
+            ),
+            {"a": compound, "b": parcel, "c": county},
+        )
+    beyond = [p for p in run(engine, county).problems if p.check == "beyond"]
+    depth = 30 * 50 / np.hypot(30, 50)
+    assert [p.value for p in beyond] == pytest.approx([1500, 1500], abs=0.01)
+    assert all(f"最远超出 {depth:.1f} m" in p.reason for p in beyond), [p.reason for p in beyond]
+
+
 # -- 示例县: every planted problem found, nothing else --------------------------------------------
 
 

@@ -253,11 +253,11 @@ def test_planned_areas(county):
     areas = county.planned_areas
     assert set(areas["kind"]) <= {k.value for k in PlannedAreaKind}
     counts = areas["kind"].value_counts()
-    assert counts["planning_area"] == counts["east_district"] == 1
+    assert counts["planning_area"] == counts["district"] == 1
     assert counts["urban_renewal"] == counts["civilised_city"] == 1
     assert 2 <= counts["planned_road"] <= 3 and 2 <= counts["green_space"] <= 3
     shapes = county.compounds.geometry.values
-    east = planned(county, PlannedAreaKind.EAST_DISTRICT).geometry.iloc[0]
+    east = planned(county, PlannedAreaKind.DISTRICT).geometry.iloc[0]
     assert 0.15 <= shapely.within(shapes, east).mean() <= 0.25
     cut = np.zeros(len(shapes), dtype=bool)
     for kind in (PlannedAreaKind.PLANNED_ROAD, PlannedAreaKind.GREEN_SPACE):
@@ -328,7 +328,7 @@ def test_ledger_blockers_and_departments(county):
     theirs = county.compounds.loc[county.compounds["developer_credit_code"].isin(bad), "code"]
     rows = ledger[ledger["compound_code"].isin(theirs)]
     assert len(rows) > 0 and rows["blockers"].str.split(",").map(lambda b: "developer" in b).all()
-    east = planned(county, PlannedAreaKind.EAST_DISTRICT).geometry.iloc[0]
+    east = planned(county, PlannedAreaKind.DISTRICT).geometry.iloc[0]
     in_east = county.compounds.loc[shapely.within(county.compounds.geometry.values, east), "code"]
     east_rows = ledger[ledger["compound_code"].isin(in_east)]
     stuck = east_rows["status"].isin(["stalled", "not_started"]).mean()

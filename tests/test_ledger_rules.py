@@ -11,7 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.core.model import Compound, LedgerEntry
-from geo.ledger.rules import LedgerRuleError, check_entry, find_entry, open_entry, update_entry
+from geo.ledger.rules import (
+    LedgerRuleError,
+    check_entry,
+    closing_breach,
+    find_entry,
+    open_entry,
+    status_from_figures,
+    update_entry,
+)
 
 COUNTY = "629901"
 # 01:30 on 8 December in Beijing, still 7 December in UTC
@@ -43,6 +51,36 @@ def test_closed_before_opened_is_refused():
 def test_a_closing_date_needs_a_closed_entry():
     with pytest.raises(LedgerRuleError, match="但化解状态不是已销号 / a closing date on an"):
         check_entry(entry(status="first_registered"))
+
+
+def test_transfers_above_the_task_are_refused_in_those_words():
+    with pytest.raises(LedgerRuleError, match="转移登记套数 12 超过问题房屋套数 10"):
+        check_entry(entry(units_transferred=12))  # above the first registrations too
+
+
+def test_closing_short_of_the_rule_is_the_countys_rule_not_a_fact():
+    """check_entry no longer refuses a closed entry with units left: the county's rule says."""
+    short = entry(units_transferred=4)
+    check_entry(short)
+    assert closing_breach(short, "all_transferred") == (
+        "销号需全部 10 套完成转移登记，或写明理由 / closing needs every task unit transferred "
+        "(4/10) or a written reason (close_reason)"
+    )
+    assert closing_breach(entry(units_transferred=4, close_reason="回迁房另案"),
+                          "all_transferred") is None  # fmt: skip
+    assert closing_breach(short, "first_registered") is None
+    fewer = entry(units_first_registered=6, units_transferred=4)
+    assert "(6/10)" in closing_breach(fewer, "first_registered")
+    assert closing_breach(fewer, "as_recorded") is None
+    assert closing_breach(entry(status="in_progress", closed_on=None, units_transferred=0),
+                          "all_transferred") is None  # fmt: skip
+
+
+def test_a_status_from_the_figures_is_never_closed():
+    assert status_from_figures(10, 0, 0) == "not_started"
+    assert status_from_figures(10, 4, 0) == "in_progress"
+    assert status_from_figures(10, 10, 3) == "first_registered"
+    assert status_from_figures(10, 10, 10) == "first_registered"  # closing is the county's word
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ def test_planned_area_filter_is_the_overlaps(client):
             if f["properties"]["planned_code"] == "GH-002"}  # fmt: skip
     body = client.get("/api/compounds", params={"planned_area": "GH-002", "limit": 10000}).json()
     assert set(props(body["features"])) == east and len(east) >= 20
-    kinds = client.get("/api/compounds", params={"planned_kind": "east_district", "limit": 10000})
+    kinds = client.get("/api/compounds", params={"planned_kind": "district", "limit": 10000})
     assert set(props(kinds.json()["features"])) == east
 
 
@@ -531,7 +531,7 @@ def test_demo_county_renders(map_page, client, everything):
     colours = page.colours()
     assert sum(1 for n in colours.values() if n > 50) >= 5, colours
     legend = page.page.inner_text("#titlemap-legend")
-    assert "停滞" in legend and "城东片区" in legend and "台账外投诉" in legend
+    assert "停滞" in legend and "\n片区\n" in legend and "台账外投诉" in legend  # kinds, not areas
     summary = client.get("/api/compounds/summary").json()
     assert page.page.inner_text('[data-count="stalled"]') == str(summary["by_status"]["stalled"])
     complaints = page.js(
@@ -930,3 +930,63 @@ def test_search_finds_a_parcel_by_code(map_page, client, demo):
 @pytest.fixture(scope="module")
 def report_problems(client):
     return client.get("/api/checks/parcels").json()["problems"]
+
+
+# -- counties: the chooser and the scale bar ---------------------------------------------------
+
+XSS_COUNTY = '<img src=x onerror="window.__xss=4">县'
+
+
+@pytest.fixture(scope="module")
+def two_counties(demo_database, tmp_path_factory):
+    """The demo county, 河谷县 brought in by the documented commands (tests/test_counties.py),
+    and a third county named like HTML (no boundary yet): what the chooser offers."""
+    from geo.ledger.counties import add_county
+    from tests.test_counties import add_second_county, url_of
+
+    with demo_database("web_two_counties") as engine:
+        add_second_county(url_of(engine), tmp_path_factory.mktemp("web_second_county"))
+        with engine.connect() as conn:
+            add_county(conn, "629906", XSS_COUNTY)
+        running = Server(make_app(engine))
+        yield running
+        running.stop()
+
+
+@pytest.mark.slow
+def test_scale_bar_is_metric_and_one_county_has_no_chooser(map_page):
+    page = map_page.open()
+    page.page.wait_for_function("!!titlemap.app.options")  # the chooser would come with them
+    assert page.page.locator(".leaflet-control-scale-line").count() == 1
+    scale = page.page.inner_text(".leaflet-control-scale")
+    assert re.fullmatch(r"\s*\d+\s*k?m\s*", scale), scale
+    assert "ft" not in scale and "mi" not in scale
+    assert page.page.locator("select[name=county]").count() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_county_chooser_switches_to_the_other_countys_map(browser, two_counties, demo):
+    from tests.test_counties import SECOND, SECOND_COMPOUNDS, SECOND_NAME
+
+    page = MapPage(browser, two_counties.base).open()
+    try:
+        chooser = page.page.wait_for_selector("select[name=county]")
+        offered = page.page.locator("select[name=county] option").all_inner_texts()
+        expected = ["示例县（629901）", f"{SECOND_NAME}（{SECOND}）", f"{XSS_COUNTY}（629906）"]
+        assert offered == expected
+        assert chooser.input_value() == "629901"
+        assert set(page.drawn()) == set(demo.compounds.code)
+        page.page.select_option("select[name=county]", SECOND)
+        page.page.wait_for_url(f"**/?county={SECOND}")
+        page.wait()
+        assert set(page.drawn()) == set(SECOND_COMPOUNDS)
+        assert page.page.title() == f"{SECOND_NAME} 登记难化解一张图"
+        chooser = page.page.wait_for_selector("select[name=county]")
+        assert chooser.input_value() == SECOND
+        assert page.js("window.__xss") is None
+        assert page.page.locator(".tm-panel img").count() == 0
+        page.screenshot("second_county")
+        page.check_offline()
+    finally:
+        page.page.close()

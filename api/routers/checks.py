@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy import Connection, text
 
-from api.dependencies import connection, user_errors
+from api.dependencies import connection, county_of, user_errors
 from api.pages import html_page
 from geo import TitlemapError
 from geo.checks.parcel import ParcelCheck, check_parcel
@@ -92,10 +92,6 @@ Tolerances = Annotated[CheckSettings, Depends(tolerance_query)]
 County = Annotated[str | None, Query(description="县级行政区划代码 / county code")]
 
 
-def _county(request: Request, county: str | None) -> str:
-    return county or request.app.state.settings.county
-
-
 # Recent reports by county, tolerances and data revision, kept by the app
 # (`app.state.check_reports`): the map's problem layer, the JSON and the xlsx of one state of
 # the data cost one run (seconds on a large county), and any edit (the revision, bumped by
@@ -103,7 +99,7 @@ def _county(request: Request, county: str | None) -> str:
 def _report(
     request: Request, conn: Connection, county: str | None, settings: CheckSettings
 ) -> CheckReport:
-    code = _county(request, county)
+    code = county_of(request, county)
     key = ("check_report", code, settings, data_version(conn, code))
     with user_errors(404):
         return request.app.state.check_reports(key, lambda: run_parcel_checks(conn, code, settings))
@@ -232,7 +228,7 @@ def parcel_find(
     """Parcels as GeoJSON (EPSG:4490) with the properties of the map's parcel layer, the GK
     area, a point inside, the box and the parcel page's address — for the web map's search
     box and the compound card."""
-    county = _county(request, county)
+    county = county_of(request, county)
     prefix = (q or "").strip().upper()
     prefix = prefix[:19] if len(prefix) == 28 else prefix  # a 不动产单元代码 names its 宗地
     if not prefix and not compound:
@@ -301,7 +297,7 @@ def parcel_search(
     ] = None,
     county: County = None,
 ) -> Response:
-    county = _county(request, county)
+    county = county_of(request, county)
     if not code or not code.strip():
         return _search_page(county, "", [])
     code = code.strip().upper()
@@ -330,7 +326,7 @@ def parcel_at(
     lat: Annotated[float, Query(ge=-90, le=90)],
     county: County = None,
 ) -> Response:
-    county = _county(request, county)
+    county = county_of(request, county)
     code = conn.execute(
         text("""
             SELECT code FROM parcel
@@ -355,7 +351,7 @@ def parcel_page(
     settings: Tolerances,
     county: County = None,
 ) -> Response:
-    county = _county(request, county)
+    county = county_of(request, county)
     try:
         checked = check_parcel(conn, county, code, settings)
     except TitlemapError:

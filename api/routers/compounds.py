@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.dependencies import connection, user_errors
+from api.dependencies import connection, county_of, user_errors
 from geo import TitlemapError
 from geo.query.compounds import (
     BLOCKER_FILTER_VALUES,
@@ -81,10 +81,6 @@ def compound_filter(
 
 
 Filter = Annotated[CompoundFilter, Depends(compound_filter)]
-
-
-def county_of(request: Request, county: str | None) -> str:
-    return county or request.app.state.settings.county
 
 
 @router.get(

@@ -23,6 +23,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api.auth import require
 from geo import TitlemapError
 from geo.core.model import User
+from geo.core.vocabulary import load_vocabulary
 from geo.io.archive import Limits
 from geo.io.importer import import_file
 from geo.io.layers import IMPORT_LAYERS
@@ -139,7 +140,7 @@ async def create_import(
             501, "服务器未安装 python-multipart，无法接收上传 / install python-multipart"
         )
     limits = limits_of(request)
-    settings = request.app.state.settings  # the county's seven parameters, if any
+    settings = request.app.state.settings  # the county's seven parameters and words, if any
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.upload_bytes + FORM_OVERHEAD:
         raise _too_large(limits.upload_bytes)
@@ -184,6 +185,7 @@ async def create_import(
                     parameters=_text(form.get("parameters")),
                     datum_parameters=settings.datum_parameters,
                     helmert_convention=settings.helmert_convention,
+                    vocabulary=load_vocabulary(settings.vocabulary),
                 )
             except TitlemapError as exc:
                 raise HTTPException(422, str(exc)) from None

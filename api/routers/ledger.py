@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.auth import require, session
-from api.dependencies import user_errors
+from api.dependencies import county_of, user_errors
 from geo import TitlemapError
 from geo.core.dates import today
 from geo.core.model import Role, User
@@ -36,10 +36,6 @@ class Close(BaseModel):
         default=None, description="尚有未转移套数时必填 / required while units remain"
     )
     note: str | None = None
-
-
-def county_of(request: Request, county: str | None) -> str:
-    return county or request.app.state.settings.county
 
 
 def _entry(db: Session, county: str, code: str):

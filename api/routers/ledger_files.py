@@ -1,8 +1,10 @@
 """Ledger spreadsheets in and out, and the map layers as files.
 
 - `POST /api/ledger/import` (editors): the county's own xlsx or CSV into the user's county's
-  ledger; 200 with the report when applied (or checked, with `dry_run`), 422 with the report
-  when rows were refused and nothing changed, 422 with a message when the file is unreadable.
+  ledger, its headers and words read as the county writes them (`columns` names headers the
+  way --columns does, remembered for the county; TITLEMAP_VOCABULARY adds the county's words);
+  200 with the report when applied (or checked, with `dry_run`), 422 with the report when rows
+  were refused and nothing changed, 422 with a message when the file is unreadable.
 - `GET /api/exports/ledger.xlsx`, `ledger.csv` (`?encoding=gbk` for GBK), and
   `/api/exports/{compounds|parcels}.{gpkg|geojson}` (`?names=en` for English field names),
   `/api/exports/{compounds|parcels}.txt` (the boundary coordinate TXT; `codes`, `township`).
@@ -19,11 +21,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
 from api.auth import require
-from api.dependencies import user_errors
+from api.dependencies import county_of, user_errors
 from geo.core.dates import today
 from geo.core.model import Role, User
+from geo.core.vocabulary import load_vocabulary
 from geo.io.exports import BOUNDARY_TXT, MEDIA_TYPES, export_layer
-from geo.io.ledger_sheet import county_name, export_ledger, import_ledger
+from geo.io.ledger_sheet import county_name, export_ledger, import_ledger, parse_columns
 
 router = APIRouter(tags=["ledger files"])
 
@@ -58,9 +61,11 @@ def _save_upload(upload: UploadFile, folder: Path) -> tuple[Path, str]:
     "/api/ledger/import",
     summary="导入化解台账 xlsx/CSV（编辑员）/ import the ledger spreadsheet (editor)",
     description=(
-        "导入本县的化解台账（xlsx 或 UTF-8/GBK CSV）。有任何一行不成立则整表不导入，除非 "
-        "partial=true。未变化的行不产生事件。/ Imports the user's county's ledger; any refused row "
-        "and nothing changes unless partial=true; unchanged rows append no event."
+        "导入本县的化解台账（xlsx 或 UTF-8/GBK CSV）。表头、卡点和状态按本县的说法读取，原文保留；"
+        "有任何一行不成立（无编号和名称、套数非整数或为负、登记套数超过任务）则整表不导入，除非 "
+        "partial=true。未变化的行不产生事件。/ Imports the user's county's ledger, its headers and "
+        "words as the county writes them; any impossible row and nothing changes unless "
+        "partial=true; unchanged rows append no event."
     ),
     responses={422: {"description": "有行被拒绝或文件无法读取 / rows refused or unreadable"}},
 )
@@ -70,11 +75,19 @@ def import_sheet(
     user: Annotated[User, Depends(require(Role.EDITOR))],
     partial: Annotated[bool, Form(description="只导入无误的行 / apply the good rows")] = False,
     dry_run: Annotated[bool, Form(description="只核对不写入 / check only")] = False,
+    columns: Annotated[
+        str | None,
+        Form(
+            description='本县表头对应的字段，如 "已交证套数=units_transferred,备注=-"，导入后记住 '
+            "/ the county's headers → fields (as --columns), remembered for its next imports"
+        ),
+    ] = None,
 ):
     folder = _workdir()
     try:
-        path, name = _save_upload(file, folder)
-        with user_errors():  # an unreadable file (LedgerSheetError) → 422 with its message
+        with user_errors():  # a bad --columns or an unreadable file → 422 with its message
+            given = parse_columns(columns)
+            path, name = _save_upload(file, folder)
             report = import_ledger(
                 request.app.state.engine,
                 path,
@@ -83,6 +96,8 @@ def import_sheet(
                 partial=partial,
                 file_name=name,
                 dry_run=dry_run,
+                vocabulary=load_vocabulary(request.app.state.settings.vocabulary),
+                columns=given,
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -96,10 +111,6 @@ def import_sheet(
     return JSONResponse(status_code=422, content={"detail": detail, "report": body})
 
 
-def _county(request: Request, county: str | None) -> str:
-    return county or request.app.state.settings.county
-
-
 def _file(path: Path, folder: Path, media_type: str, filename: str) -> FileResponse:
     return FileResponse(
         path,
@@ -110,7 +121,7 @@ def _file(path: Path, folder: Path, media_type: str, filename: str) -> FileRespo
 
 
 def _ledger_file(request: Request, county: str | None, fmt: str, gbk: bool = False):
-    county = _county(request, county)
+    county = county_of(request, county)
     engine = request.app.state.engine
     folder = _workdir()
     try:
@@ -156,7 +167,7 @@ def ledger_csv(
 def _layer_file(
     request: Request, layer: str, fmt: str, county: str | None, names: str = "zh", **narrow
 ):
-    county = _county(request, county)
+    county = county_of(request, county)
     engine = request.app.state.engine
     folder = _workdir()
     suffix = "txt" if fmt == BOUNDARY_TXT else fmt

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.dependencies import connection, etag_matches
+from api.dependencies import connection, county_of, etag_matches
 from api.pages import html_page
 from geo import TitlemapError
 from geo.core.dates import today
@@ -152,10 +152,6 @@ def check_params(request: Request, allowed: set[str]) -> None:
         raise HTTPException(
             400, f"未知参数 / unknown parameters {unknown}; 可用 / allowed: {sorted(allowed)}"
         )
-
-
-def county_of(request: Request, county: str | None) -> str:
-    return county or request.app.state.settings.county
 
 
 def url(request: Request, path: str, keep: bool = False, **params: Any) -> str:

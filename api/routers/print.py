@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.dependencies import connection, user_errors
+from api.dependencies import connection, county_of, user_errors
 from geo.query.selection import select
 from maps.print import VISIT_LIMIT, area_pdf, visit_pdf
 
@@ -60,7 +60,7 @@ def page_choice(
 ) -> dict:
     """What a printed page shows, from the query: geo.query.selection.select's arguments."""
     return {
-        "county": county or request.app.state.settings.county,
+        "county": county_of(request, county),
         "planned_area": planned_area,
         "township": township,
         "bbox": bbox,

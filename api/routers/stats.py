@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection
 
-from api.dependencies import connection, user_errors
+from api.dependencies import connection, county_of, user_errors
 from geo.ledger.stats import GROUPS, RATE_DEFINITIONS, burndown, rates, target
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
@@ -25,7 +25,7 @@ def get_rates(
     as_of: Annotated[date | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
     county: str | None = None,
 ) -> dict:
-    county = county or request.app.state.settings.county
+    county = county_of(request, county)
     with user_errors():
         goal = target(conn, county)
         rows = rates(conn, county, by=by, as_of=as_of)
@@ -48,7 +48,7 @@ def get_burndown(
     until: date | None = None,
     county: str | None = None,
 ) -> dict:
-    county = county or request.app.state.settings.county
+    county = county_of(request, county)
     with user_errors():
         target(conn, county)
         series = burndown(conn, county, until)

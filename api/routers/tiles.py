@@ -29,8 +29,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
-from api.dependencies import connection, etag_matches, user_errors
-from api.routers.compounds import Filter, compound_filter, county_of
+from api.dependencies import connection, county_of, etag_matches, user_errors
+from api.routers.compounds import Filter, compound_filter
 from geo.query.compounds import CompoundFilter, get_county
 from geo.query.map_layers import FIELDS, MAP_LAYERS, MAX_ZOOM, layer_bounds
 from geo.query.tiles import (

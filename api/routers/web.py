@@ -3,7 +3,8 @@
 - `GET /` — the map page (folium, Chinese), for the settings' county or `?county=`.
 - `GET /static/{path}` — Leaflet and titlemap's own scripts, from maps/static (nothing is
   loaded from outside the app). With `?v=` (the content hash the page uses) cached for a year.
-- `GET /api/map/options` — what the filters offer (townships, planned areas, departments…).
+- `GET /api/map/options` — what the filters offer (townships, planned areas, departments…)
+  and the counties the map can switch to (a chooser where there is more than one).
 - `GET /api/layers/{layer}` — a layer as GeoJSON limited to `bbox`, simplified for `zoom`.
 - (`GET /api/tiles/{layer}/{z}/{x}/{y}.pbf`, the map's vector tiles: api.routers.tiles.)
 - `GET /api/overlaps`, `GET /api/overlaps.xlsx` — compounds × planned areas (m², %).
@@ -26,6 +27,7 @@ from api.dependencies import connection, user_errors
 from api.routers.compounds import Filter, county_of
 from geo import TitlemapError
 from geo.core.dates import today
+from geo.ledger.counties import county_choices
 from geo.query.compounds import (
     PLANNED_KIND_VALUES,
     BBox,
@@ -78,8 +80,10 @@ def page(
     county: str | None = None,
 ) -> HTMLResponse:
     county = county_of(request, county)
-    with user_errors(404):
+    try:
         info = get_county(conn, county)
+    except TitlemapError as exc:
+        raise HTTPException(404, f"{exc}{_other_counties(conn, county)}") from None
     counts = layer_counts(conn, county)
     extent = compound_extent(conn, county)
     zoom = first_zoom(extent)
@@ -88,6 +92,15 @@ def page(
         warm(request.app.state.engine, request.app.state.tile_cache, county, zoom)
     body = render_page(county, info.name, extent, basemap_of(request), counts)
     return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
+
+
+def _other_counties(conn: Connection, county: str) -> str:
+    """Where a page of no such county can go instead: the counties there are, as links."""
+    others = [c for c in county_choices(conn) if c["code"] != county]
+    if not others:
+        return ""
+    links = "、".join(f"{c['name']} /?county={c['code']}" for c in others)
+    return f"；可选 / open one of: {links}"
 
 
 def _static(request: Request, path: Path, compress: bool) -> bytes:
@@ -129,7 +142,7 @@ def options(
 ) -> dict:
     with user_errors(404):
         data = map_options(conn, county_of(request, county))
-    return data | {"styles": web_styles()}
+    return data | {"styles": web_styles(), "counties": county_choices(conn)}
 
 
 def _parse_bbox(bbox: str | None) -> BBox | None:

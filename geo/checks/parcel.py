@@ -181,6 +181,7 @@ def _results(report: CheckReport, figures: dict, compounds: list[dict]) -> list[
     passes = {
         "parcel_code": ("pass", "宗地代码符合 GB/T 37346：本县代码、地籍区、地籍子区、特征码、"
                         "顺序号均无误"),
+        "no_parcel_code": ("pass", "已有宗地代码"),
         "geometry": ("pass", "图形有效（ST_IsValid）"),
         "area": ("pass", f"图形面积 {sqm(drawn)}（EPSG:{epsg}），登记面积 "
                  f"{sqm(recorded or 0)}，相差 {percent(figures['area_difference'] or 0)}，"
@@ -197,8 +198,8 @@ def _results(report: CheckReport, figures: dict, compounds: list[dict]) -> list[
         "orphan_parcel": ("pass", f"已关联小区 {codes}"),
     }  # fmt: skip
     results = []
-    for check in ("parcel_code", "geometry", "area", "overlap", "gap", "beyond", "planned",
-                  "arrears", "orphan_parcel"):  # fmt: skip
+    for check in ("parcel_code", "no_parcel_code", "geometry", "area", "overlap", "gap", "beyond",
+                  "planned", "arrears", "orphan_parcel"):  # fmt: skip
         found = problems.get(check, [])
         if found:
             reason = "；".join(dict.fromkeys(p.reason for p in found))

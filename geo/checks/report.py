@@ -13,6 +13,7 @@ NOISE_M2 = 1e-4  # overlaps smaller than 1 cm² are float noise along shared edg
 # check id → (Chinese, English), in report order.
 CHECKS: dict[str, tuple[str, str]] = {
     "parcel_code": ("宗地代码", "parcel code"),
+    "no_parcel_code": ("尚无宗地代码", "no parcel code yet"),
     "geometry": ("图形有效性", "valid geometry"),
     "area": ("面积核对", "drawn vs recorded area"),
     "overlap": ("宗地重叠", "overlap with other parcels"),
@@ -23,21 +24,26 @@ CHECKS: dict[str, tuple[str, str]] = {
     "orphan_parcel": ("宗地未关联小区", "parcel with no compound"),
     "compound_no_parcel": ("小区无宗地", "compound with no parcel"),
     "credit_code": ("开发企业信用代码", "developer credit code"),
+    "closing_rule": ("销号不符合本县规则", "closed against the county's rule"),
 }
 # How each check is computed, for the report's 核查方法 sheet and the parcel page.
 CHECK_METHODS = {
     "parcel_code": "按 GB/T 37346 逐位核对：本县行政区划代码、地籍区、地籍子区、宗地特征码、顺序号",
+    "no_parcel_code": "勘测定界按地块本地编号（项目-地块编号）导入、尚未赋宗地代码的地块",
     "geometry": "PostGIS ST_IsValid；无效图形按 ST_MakeValid 修复后参与其余核查",
     "area": "图形在本县高斯-克吕格投影下的平面面积与登记面积之差，超过面积容差即不通过",
     "overlap": "与其他宗地的交集面积（ST_Intersection）；不超过重叠容差的碎片忽略并计数",
     "gap": "同一小区各宗地之间不属于任何宗地的土地：被其宗地围住的，或在小区范围内、"
     "窄于缝隙搜索宽度（各宗地合并后先外扩再内缩该宽度的一半可填满）且夹在两宗及以上宗地之间的",
-    "beyond": "小区范围减去其宗地（及已报缝隙）后剩余的部分，给出面积、方位和最远超出距离",
+    "beyond": "小区范围减去其宗地（及已报缝隙）后剩余的部分，给出面积、方位和最远超出距离"
+    "（该部分中离宗地最远的点到宗地的距离，在高斯-克吕格投影下量算）",
     "planned": "宗地与规划道路、规划绿地的交集面积",
     "arrears": "应缴土地出让金减已缴金额",
     "orphan_parcel": "宗地未与任何小区建立关联",
     "compound_no_parcel": "小区未与任何宗地建立关联",
     "credit_code": "按 GB 32100 核对开发企业统一社会信用代码（含组织机构代码校验码和末位校验码）",
+    "closing_rule": "已销号的台账条目按本县销号规则（county.closing_rule）核对："
+    "全部转移登记或写明理由、全部完成首次登记，或以县台账记录为准",
 }
 SIDES = ("北", "东北", "东", "东南", "南", "西南", "西", "西北")
 SIDES_EN = ("north", "north-east", "east", "south-east", "south", "south-west", "west",

@@ -10,7 +10,8 @@ The checks (`CHECKS`), and the SQL idea behind each:
 
 - parcel_code 宗地代码: `geo.core.codes.check_parcel_code` (county prefix, digits, feature letters,
   sequence). A regular expression equal to those rules (`parcel_code_pattern`) lets PostgreSQL
-  pass the good codes, so Python only explains the bad ones.
+  pass the good codes, so Python only explains the bad ones. no_parcel_code 尚无宗地代码: a
+  survey's plot kept under its own number (`is_parcel_code_attempt`), to get its code later.
 - geometry 图形有效: `ST_IsValid` / `ST_IsValidDetail` (and empty shapes), once per parcel, first.
   Every other check uses `ST_MakeValid` of an invalid shape, so one bad drawing cannot abort
   the run; it says so.
@@ -31,7 +32,8 @@ The checks (`CHECKS`), and the SQL idea behind each:
   (narrower than `gap_width_m`); pieces larger than `gap_tolerance_m2` touching at least two of
   its parcels are gaps. Only compounds with land outside U or holes in U get the buffers.
 - beyond 超出宗地: `ST_Difference(compound, U)`, less the gaps already reported; pieces larger
-  than `beyond_tolerance_m2`, with their area, the side of the compound and greatest depth.
+  than `beyond_tolerance_m2`, with their area, the side of the compound and greatest depth
+  (the farthest point of the piece from U: `farthest_m`, not its farthest vertex).
   Where the outlines of the compound and U agree once points within `SIMPLIFY_DEG` of a
   straight line are dropped (`ST_Simplify` + `ST_Normalize` + `ST_OrderingEquals`, exact), the
   difference is bounded by that band and the overlay is skipped.
@@ -43,6 +45,8 @@ The checks (`CHECKS`), and the SQL idea behind each:
 - orphan_parcel 宗地未关联小区 / compound_no_parcel 小区无宗地: anti-joins on compound_parcel; the
   reason names compounds or parcels lying on them without a link.
 - credit_code 开发企业信用代码: `geo.core.codes.check_credit_code` on every developer of the county.
+- closing_rule 销号不符合本县规则: closed ledger entries against the county's closing rule
+  (`geo.ledger.rules.closing_breach`; geo/checks/ledger.py).
 
 A county run splits the work into tasks and runs them on `workers` connections at once, all
 reading one exported snapshot, so the figures are those of one moment: first the clusters
@@ -65,6 +69,7 @@ from dataclasses import replace
 
 from sqlalchemy import Connection, text
 
+from geo.checks.ledger import closing_rule_stage
 from geo.checks.report import (
     CHECKS,
     CheckReport,
@@ -117,7 +122,8 @@ def run_parcel_checks(
         # Codes, planned areas, compounds without parcels and developers feed nothing else:
         # they fill the gaps, on a copy of the plan (they test validity themselves).
         own = replace(plan)
-        stages = (planned_stage, developer_stage, lonely_compounds, code_stage)
+        stages = (planned_stage, developer_stage, lonely_compounds, code_stage,
+                  closing_rule_stage)  # fmt: skip
         small = [runner.submit(lambda c, stage=stage: stage(c, own)) for stage in stages]
         found = _gather(task.result() for task in first)
         timings["validity, clusters"] = time.perf_counter() - started

@@ -1,11 +1,13 @@
 """The SQL of the parcel checks: the plan a run follows and each stage's statements."""
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import shapely
 from sqlalchemy import Connection, text
 
 from geo.checks.report import (
@@ -21,6 +23,7 @@ from geo.core.codes import (
     check_credit_code,
     check_parcel_code,
     credit_code_ok,
+    is_parcel_code_attempt,
     parcel_code_pattern,
 )
 from geo.core.geometry import validity_words
@@ -33,6 +36,7 @@ SUBDIVIDE_VERTICES = 128
 # by at most a band that thin: cut points of one projection's straight line lie that close to
 # the same line in another.
 SIMPLIFY_DEG = 1e-9
+DEPTH_STEP_M = 0.01  # how far land beyond its parcels reaches, to within this
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -176,7 +180,8 @@ def _geometry_problem(row) -> Problem:
 
 def code_stage(conn: Connection, plan: Plan) -> Found:
     """宗地代码: every code through `parcel_code_pattern` (Python's regular expressions are
-    several times faster than PostgreSQL's here); the failures explained position by position."""
+    several times faster than PostgreSQL's here); the failures explained position by position,
+    and a survey's own plot number (`is_parcel_code_attempt`) reported as no code yet."""
     codes = conn.execute(
         text(f"SELECT array_agg(p.code) FROM parcel p WHERE p.county_code = :county"
              f"{plan.only('p.id')}"), plan.params(),
@@ -195,6 +200,13 @@ def code_stage(conn: Connection, plan: Plan) -> Found:
         plan.params(bad=bad),
     )  # fmt: skip
     for row in rows:
+        if not is_parcel_code_attempt(row.code):  # a survey's own plot number: no code yet
+            found.problems.append(Problem(
+                "no_parcel_code", row.code, lon=row.lon, lat=row.lat,
+                reason=f"尚无宗地代码：按勘测定界的本地编号“{row.code}”导入，赋码后更正",
+                reason_en=f"no parcel code yet: imported by the survey's own number {row.code!r}",
+            ))  # fmt: skip
+            continue
         failures = check_parcel_code(row.code, plan.county)
         found.problems.append(Problem(
             "parcel_code", row.code, lon=row.lon, lat=row.lat, related=[f.rule for f in failures],
@@ -403,8 +415,8 @@ WITH members AS MATERIALIZED (
 
 SELECT f.kind, f.codes, s.code, s.name, ST_Area(f.g) AS area, ST_Perimeter(f.g) AS perimeter,
        ST_Azimuth(ST_Centroid(s.cg), ST_Centroid(f.g)) AS azimuth,
-       CASE WHEN f.kind = 'beyond' THEN (
-           SELECT max(ST_Distance(d.geom, s.ug)) FROM ST_DumpPoints(f.g) d) END AS depth,
+       CASE WHEN f.kind = 'beyond' THEN ST_AsBinary(f.g) END AS piece_wkb,
+       CASE WHEN f.kind = 'beyond' THEN ST_AsBinary(s.ug) END AS parcels_wkb,
        CASE WHEN f.kind <> 'overlap' OR ST_Area(f.g) > :overlap_tol
             THEN ST_AsGeoJSON(ST_Transform(f.g, 4490), 7) END AS geojson,
        ST_X(ST_Transform(ST_PointOnSurface(f.g), 4490)) AS lon,
@@ -474,18 +486,47 @@ def _gap(found: Found, row, piece: str) -> None:
         ))  # fmt: skip
 
 
+def farthest_m(piece: shapely.Geometry, parcels: shapely.Geometry) -> float:
+    """How far the farthest point of `piece` lies from `parcels` (both in metres), to within
+    `DEPTH_STEP_M`: the least r whose buffer of the parcels covers the piece. The piece's
+    outline, densified, gives a first figure — enough where the farthest point is on it —
+    and the buffers settle the rest. A vertex alone will not do: a repaired bow-tie leaves
+    pieces whose every corner lies on the parcels, and whose middle lies metres away."""
+    if parcels.is_empty or piece.is_empty:
+        return 0.0
+    step = max(0.5, shapely.length(piece) / 4000)
+    points = shapely.points(shapely.get_coordinates(shapely.segmentize(piece, step)))
+    low = float(shapely.distance(points, parcels).max())  # a distance some point has
+    if not math.isfinite(low):
+        return 0.0
+    high = low + DEPTH_STEP_M
+    while not _covers(parcels, high, piece):
+        low, high = high, 2 * high + DEPTH_STEP_M
+    while high - low > DEPTH_STEP_M:
+        middle = (low + high) / 2
+        low, high = (low, middle) if _covers(parcels, middle, piece) else (middle, high)
+    return low
+
+
+def _covers(parcels: shapely.Geometry, distance: float, piece: shapely.Geometry) -> bool:
+    # 16 segments a quarter circle: the buffer falls short of the true one by 0.12 % at most
+    return bool(shapely.covers(shapely.buffer(parcels, distance, quad_segs=16), piece))
+
+
 def _beyond(found: Found, row, piece: str) -> None:
     side, side_en = side_of(row.azimuth)
+    depth = farthest_m(shapely.from_wkb(bytes(row.piece_wkb)),
+                       shapely.from_wkb(bytes(row.parcels_wkb)))  # fmt: skip
     found.pieces.append(piece_json(piece, "beyond", row.geojson, row.area, compound=row.code,
-                                 parcels=row.codes, depth_m=round(row.depth, 2),
+                                 parcels=row.codes, depth_m=round(depth, 2),
                                  side=side))  # fmt: skip
     found.problems.append(Problem(
         "beyond", compound=row.code, compound_name=row.name, related=list(row.codes),
         value=round(row.area, 2), unit="m²", lon=row.lon, lat=row.lat, pieces=[piece],
-        reason=f"小区 {row.code} 在{side}侧超出其宗地 {sqm(row.area)}，最远超出 {row.depth:.1f} m"
+        reason=f"小区 {row.code} 在{side}侧超出其宗地 {sqm(row.area)}，最远超出 {depth:.1f} m"
         f"（其宗地：{'、'.join(row.codes)}）",
         reason_en=f"compound {row.code} reaches {row.area:.2f} m² beyond its parcels on its "
-        f"{side_en} side, up to {row.depth:.1f} m",
+        f"{side_en} side, up to {depth:.1f} m",
     ))  # fmt: skip
 
 
@@ -610,7 +651,14 @@ def developer_stage(conn: Connection, plan: Plan) -> Found:
     for row in rows:
         if credit_code_ok(row.credit_code):
             continue  # the fast path; the full check explains the rest position by position
-        failures = check_credit_code(row.credit_code or "")
+        if not row.credit_code:  # a developer a file named without its code
+            found.problems.append(Problem(
+                "credit_code", compound="、".join(row.compounds) or None, related=[row.name, ""],
+                reason=f"开发企业 {row.name} 尚无统一社会信用代码，请补录",
+                reason_en=f"developer {row.name} has no credit code yet",
+            ))  # fmt: skip
+            continue
+        failures = check_credit_code(row.credit_code)
         if failures:
             found.problems.append(Problem(
                 "credit_code", compound="、".join(row.compounds) or None,

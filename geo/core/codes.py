@@ -1,9 +1,11 @@
-"""Registry codes: 统一社会信用代码 (GB 32100), 组织机构代码 (GB 11714), 宗地代码 (GB/T 37346).
+"""Registry codes: 统一社会信用代码 (GB 32100), 组织机构代码 (GB 11714), 宗地代码 (GB/T 37346),
+县级行政区划代码 (GB/T 2260).
 
 Check characters are computed, never typed: a ledger that quotes a developer's credit code can
 then be checked for typos before anyone phones the wrong company.
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -360,3 +362,95 @@ def parcel_code_pattern(county: str) -> str:
     feature = f"(G[{plain}]|J[{kinds}]|Z[{plain}])"
     sequence = "(0000[1-9]|000[1-9][0-9]|00[1-9][0-9]{2}|0[1-9][0-9]{3}|[1-9][0-9]{4})"
     return f"^{county}[0-9]{{6}}{feature}{sequence}$"
+
+
+# -- plots a survey numbered before their 宗地代码 ----------------------------------------------
+#
+# A boundary survey (勘测定界) numbers its plots itself (1, 2, 地块一 …); the 宗地代码 comes later.
+# Such a plot is kept as "<project>-<plot>" until it gets its code: a code not even shaped like
+# a 宗地代码 (six digits, then letters and digits) is a survey's own number, never a typo.
+CODE_ATTEMPT = "^[0-9]{6}[0-9A-Z]{6,}$"  # POSIX and Python alike, on the upper-cased code
+
+
+def is_parcel_code_attempt(code: object) -> bool:
+    """Whether `code` is meant as a 宗地代码, right or wrong (12 or more letters and digits, the
+    first six digits); otherwise it is a survey's local plot number: no parcel code yet."""
+    return bool(re.fullmatch(CODE_ATTEMPT, re.sub(r"\s", "", str(code or "")).upper()))
+
+
+def local_plot_code(project: str, plot: str) -> str:
+    """The code a plot without 宗地代码 is kept under: "<project>-<plot>", at most 19 characters
+    (the column's width); a longer one keeps its start and four hex digits of the whole."""
+    project = re.sub(r"[\s\-]+", "", str(project)) or "地块"
+    plot = re.sub(r"\s+", "", str(plot))
+    whole = f"{project}-{plot}"
+    if len(whole) <= PARCEL_CODE_LENGTH:
+        return whole
+    digest = hashlib.sha1(whole.encode("utf-8")).hexdigest()[:4]
+    room = PARCEL_CODE_LENGTH - len(plot) - 1 - len(digest)
+    if room >= 2:
+        return f"{project[:room]}{digest}-{plot}"
+    return f"{project[:2]}{digest}-{plot[: PARCEL_CODE_LENGTH - 7]}"
+
+
+# -- 县级行政区划代码 (GB/T 2260) ----------------------------------------------------------------
+
+# Positions 1–2 of every division code: the province (省级). Also the list of real prefixes.
+PROVINCES = {
+    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
+    "21": "辽宁省", "22": "吉林省", "23": "黑龙江省",
+    "31": "上海市", "32": "江苏省", "33": "浙江省", "34": "安徽省", "35": "福建省", "36": "江西省",
+    "37": "山东省",
+    "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区",
+    "46": "海南省",
+    "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省", "54": "西藏自治区",
+    "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
+    "65": "新疆维吾尔自治区",
+    "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
+}  # fmt: skip
+COUNTY_CODE_LENGTH = 6
+
+
+def province_of(county: str) -> str | None:
+    """The province a county code lies in (甘肃省 for 620121), None for no real prefix."""
+    return PROVINCES.get(str(county or "")[:2])
+
+
+def check_county_code(code: str) -> list[CodeFailure]:
+    """Failures of a 6-digit 县级行政区划代码 (GB/T 2260).
+
+    Positions: 1–2 province (省), 3–4 city (地级市、州、盟), 5–6 county (县、区、县级市); a
+    code ending in 00 names a province or a city, not a county.
+    """
+    code = "" if code is None else str(code).strip()
+    label = ("县级行政区划代码", "county code (GB/T 2260)")
+    failures = _length(code, COUNTY_CODE_LENGTH, *label)
+    if failures:
+        return failures
+    failures = _digits(code, 1, 6, "county_digits", *label)
+    if failures:
+        return failures
+    if code[:2] not in PROVINCES:
+        failures.append(
+            CodeFailure(
+                1, 2, "province",
+                f"前两位（省级代码）应为实有的省份（如 62 甘肃省），实为“{code[:2]}”",
+                f"the first two digits must be a province (e.g. 62 Gansu), found {code[:2]!r}",
+            )
+        )  # fmt: skip
+    if code[2:] == "0000":
+        failures.append(
+            CodeFailure(
+                3, 6, "province_code", f"{code} 是省级代码，不是县级代码（后四位不能为 0000）",
+                f"{code} is a province's code, not a county's",
+            )
+        )  # fmt: skip
+    elif code[4:] == "00":
+        failures.append(
+            CodeFailure(
+                5, 6, "city_code",
+                f"{code} 是地级市（州、盟）的代码，不是县级代码（末两位不能为 00）",
+                f"{code} is a city's code, not a county's (it ends in 00)",
+            )
+        )  # fmt: skip
+    return failures

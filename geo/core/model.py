@@ -70,6 +70,7 @@ class Blocker(enum.StrEnum):
     CONSTRUCTION_DEBT = "construction_debt"
     PLANNING_CONFLICT = "planning_conflict"
     AREA_DISCREPANCY = "area_discrepancy"
+    OTHER = "other"  # the county's own words matched no category: kept in blocker_words
 
 
 BLOCKER_LABELS = {
@@ -81,6 +82,7 @@ BLOCKER_LABELS = {
     Blocker.CONSTRUCTION_DEBT: "拖欠工程款",
     Blocker.PLANNING_CONFLICT: "规划冲突",
     Blocker.AREA_DISCREPANCY: "面积或权属不符",
+    Blocker.OTHER: "其他问题",
 }
 
 # Typical routing of a blocker to its lead department (domain.md); a county may change it.
@@ -93,25 +95,45 @@ BLOCKER_LEAD = {
     Blocker.CONSTRUCTION_DEBT: "住建局",
     Blocker.PLANNING_CONFLICT: "自然资源局",
     Blocker.AREA_DISCREPANCY: "自然资源局",
+    Blocker.OTHER: "未定",
 }
 
 
 class PlannedAreaKind(enum.StrEnum):
-    EAST_DISTRICT = "east_district"
+    """Categories of planned area; the county's own word for one is kept in `kind_word`."""
+
+    DISTRICT = "district"  # a named district of the plan: 城东片区, 高铁新区 …
     URBAN_RENEWAL = "urban_renewal"
     CIVILISED_CITY = "civilised_city"
     PLANNED_ROAD = "planned_road"
     GREEN_SPACE = "green_space"
     PLANNING_AREA = "planning_area"
+    OTHER = "other"
 
 
 PLANNED_AREA_LABELS = {
-    PlannedAreaKind.EAST_DISTRICT: "城东片区",
+    PlannedAreaKind.DISTRICT: "片区",
     PlannedAreaKind.URBAN_RENEWAL: "城市更新片区",
     PlannedAreaKind.CIVILISED_CITY: "文明城市创建重点区域",
     PlannedAreaKind.PLANNED_ROAD: "规划道路",
     PlannedAreaKind.GREEN_SPACE: "规划绿地",
     PlannedAreaKind.PLANNING_AREA: "城市规划区",
+    PlannedAreaKind.OTHER: "其他规划区域",
+}
+
+
+class ClosingRule(enum.StrEnum):
+    """When a county counts an entry as closed (销号): a county setting."""
+
+    ALL_TRANSFERRED = "all_transferred"  # every task unit transferred, or a written reason
+    FIRST_REGISTERED = "first_registered"  # every task unit has its first registration
+    AS_RECORDED = "as_recorded"  # whatever the county's ledger records
+
+
+CLOSING_RULE_LABELS = {
+    ClosingRule.ALL_TRANSFERRED: "全部转移登记（或写明理由）",
+    ClosingRule.FIRST_REGISTERED: "全部完成首次登记",
+    ClosingRule.AS_RECORDED: "以县台账记录为准",
 }
 
 # 地类 (GB/T 21010) of the parcels a county records, for labels on maps, pages and files.
@@ -153,9 +175,18 @@ class County(Base):
         server_default="sold",
         comment="总体登记率 denominator: sold (all sold units in scope) or task (ledger units)",
     )
+    closing_rule: Mapped[str] = mapped_column(
+        Text, default=ClosingRule.ALL_TRANSFERRED.value,
+        server_default=ClosingRule.ALL_TRANSFERRED.value, comment="when an entry counts as closed",
+    )  # fmt: skip
+    ledger_columns: Mapped[dict] = mapped_column(
+        JSONB, default=dict, server_default="{}",
+        comment="the county's ledger headers → fields, remembered from --columns",
+    )  # fmt: skip
     geom = mapped_column(geometry("MULTIPOLYGON"))
     __table_args__ = (
         CheckConstraint("code ~ '^[0-9]{6}$'", name="county_code_digits"),
+        _enum_check("closing_rule", ClosingRule),
         CheckConstraint("overall_rate_basis IN ('sold', 'task')", name="overall_rate_basis"),
     )
 
@@ -278,7 +309,12 @@ class LedgerEntry(Base):
     units_first_registered: Mapped[int] = mapped_column(Integer, default=0)
     units_transferred: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(Text, default=LedgerStatus.NOT_STARTED.value)
+    status_word: Mapped[str | None] = mapped_column(Text, comment="the status as the county has it")
     blockers: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    blocker_words: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default="{}",
+        comment="the blockers in the county's own words, as its ledger wrote them",
+    )  # fmt: skip
     blocker_note: Mapped[str | None] = mapped_column(Text)
     lead_department: Mapped[str | None] = mapped_column(Text)
     cooperating_departments: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
@@ -350,6 +386,7 @@ class PlannedArea(Base):
     county_code: Mapped[str] = county_fk()
     code: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text)
+    kind_word: Mapped[str | None] = mapped_column(Text, comment="the kind as the county wrote it")
     name: Mapped[str] = mapped_column(Text)
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
     __table_args__ = (UniqueConstraint("county_code", "code"), _enum_check("kind", PlannedAreaKind))

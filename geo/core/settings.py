@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     helmert_convention: str = Field(
         default="position_vector", description="position_vector | coordinate_frame"
     )
+    vocabulary: Path | None = Field(
+        default=None,
+        description="the county's own words file (same shape as geo/core/vocabulary.toml), "
+        "added on top of the shipped one",
+    )
 
 
 @lru_cache

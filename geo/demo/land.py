@@ -361,7 +361,7 @@ def _planned_areas(town: _Town, lots: _Lots, county: Polygon, rng: np.random.Gen
     ]).intersection(planning)  # fmt: skip
     areas = [
         (PlannedAreaKind.PLANNING_AREA, "示例县城市规划区", planning),
-        (PlannedAreaKind.EAST_DISTRICT, "城东片区", east),
+        (PlannedAreaKind.DISTRICT, "城东片区", east),
         (PlannedAreaKind.URBAN_RENEWAL, "老城区城市更新片区", old_town),
         (PlannedAreaKind.CIVILISED_CITY, "文明城市创建重点区域", civilised),
     ]

@@ -26,7 +26,9 @@ it against the coordinates: swapped X/Y, a zone prefix that contradicts 带号, 
 put the file far from the county while the county's own zone puts it inside, are refused unless the
 caller says which to trust (`trust="header" | "coordinates"`). Xi'an 1980 and Beijing 1954 are
 moved to CGCS2000 with seven parameters (`geo.io.datums`), never without. 地块面积 is taken in 公顷
-or 平方米, whichever matches the drawn areas, and the notes say which.
+or 平方米, whichever matches the drawn areas, and the notes say which. A survey numbers its plots
+itself (1, 2, 地块一 …) before any 宗地代码 exists: the importer keeps such a plot under its
+project (a `项目名称=` line of [属性描述], else the file's name) and its number.
 
 `write` writes the same format for the county's parcels or compounds: header from the county
 (CGCS2000, 3-degree zone without prefix in the coordinates), coordinates to the millimetre,
@@ -67,6 +69,8 @@ PARCEL_FIELDS = ("界址点数", "地块面积", "地块编号", "地块名称",
                  "地类编码")  # fmt: skip
 HEADER_KEYS = ("格式版本号", "数据产生单位", "数据产生日期", "坐标系", "几度分带", "投影类型",
                "计量单位", "带号", "精度", "转换参数")  # fmt: skip
+# What the survey was for, where a file says it: plots without 宗地代码 are kept under it.
+PROJECT_KEYS = ("项目名称", "项目名", "工程名称")
 TRUSTS = ("header", "coordinates")
 ZONES = {3: (FIRST_ZONE, LAST_ZONE), 6: (13, 23)}  # China's zones by zone width
 AREA_TOLERANCE = 0.05  # a stated area within 5 % of the drawn one counts as matching
@@ -552,7 +556,8 @@ def read(path: Path, ctx: ReadContext) -> RawLayer:
     frame = gpd.GeoDataFrame(columns, geometry=list(geoms))
     notes = _notes(doc, placement, unit, neither, opened, counts)
     refs = [f"第 {p.line} 行" for p in doc.parcels]
-    return RawLayer(frame, placement.crs, notes, refs)
+    project = next((doc.header[k] for k in PROJECT_KEYS if doc.header.get(k)), None)
+    return RawLayer(frame, placement.crs, notes, refs, project)
 
 
 def _to_cgcs2000(geoms: np.ndarray, placement: Placement) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Each converter takes one non-blank cell and returns the value to store, or raises ValueError
 with what is wrong (Chinese first); `convert_all` runs one over a column, once per distinct
-value, and collects the refusals by row. Dates are read by `geo.core.dates.parse_date` and
-parcel codes checked by `geo.core.codes`, as everywhere else in titlemap.
+value, and collects the refusals by row. Dates are read by `geo.core.dates.parse_date`,
+parcel codes checked by `geo.core.codes` and the county's words mapped by its vocabulary
+(`geo.core.vocabulary`), as everywhere else in titlemap.
 """
 
 import re
@@ -14,9 +15,17 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import numpy as np
 import pandas as pd
 
-from geo.core.codes import check_parcel_code, parcel_code_pattern
+from geo.core.codes import (
+    check_parcel_code,
+    is_parcel_code_attempt,
+    local_plot_code,
+    parcel_code_pattern,
+)
 from geo.core.dates import EXCEL_SERIALS, is_blank, parse_date
-from geo.core.model import PLANNED_AREA_LABELS
+from geo.core.model import PlannedAreaKind
+from geo.core.vocabulary import Vocabulary
+
+PLANNED_KINDS = frozenset(k.value for k in PlannedAreaKind)
 
 
 def cell_text(value) -> str:
@@ -74,28 +83,37 @@ def day(value) -> date:
     return found
 
 
-def planned_kind(value) -> str:
-    """A planned area's kind, by its key or its words (城东片区), or words that name one only."""
-    raw = cell_text(value)
-    for kind, label in PLANNED_AREA_LABELS.items():
-        if raw in (kind.value, label):
-            return kind.value
-    near = [k.value for k, label in PLANNED_AREA_LABELS.items() if raw in label or label in raw]
-    if len(near) == 1:
-        return near[0]
-    allowed = "、".join(PLANNED_AREA_LABELS.values())
-    raise ValueError(f"未知片区类型 {raw!r} / unknown kind; 可选 / allowed: {allowed}")
+def planned_kind(vocabulary: Vocabulary) -> Callable[[object], str]:
+    """A converter of a planned area's kind, in the county's words, to its category: a key
+    (planned_road) as it is, a word by `vocabulary` (城市更新 → urban_renewal); a word the
+    vocabulary does not know is `other` — the importer keeps every word beside its category."""
+
+    def convert(value) -> str:
+        raw = cell_text(value)
+        if raw in PLANNED_KINDS:
+            return raw
+        return vocabulary.planned_kind(raw) or PlannedAreaKind.OTHER.value
+
+    return convert
 
 
-def parcel_code(county: str) -> Callable[[object], str]:
+def parcel_code(
+    county: str, project: str | None = None, known: Callable[[], set[str]] | None = None
+) -> Callable[[object], str]:
     """A converter of 宗地代码 of `county`: refused, position by position, as the parcel checks
-    would flag them (`geo.core.codes`)."""
+    would flag them (`geo.core.codes`). With a `project`, a survey's own plot number (1, 地块一:
+    not shaped like a 宗地代码) is kept under it (`local_plot_code`) until the plot gets its
+    code, rather than refused — unless it is already the code of one of the county's plots
+    (`known()`: a file the county exported, coming back)."""
     pattern = re.compile(parcel_code_pattern(county))
 
     def convert(value) -> str:
         code = re.sub(r"\s", "", cell_text(value)).upper()
         if pattern.fullmatch(code):
             return code
+        if project is not None and not is_parcel_code_attempt(code):
+            plot = cell_text(value)
+            return plot if known is not None and plot in known() else local_plot_code(project, plot)
         failures = check_parcel_code(code, county)
         if not failures:  # the pattern is exactly the checks' rules; kept in case they part
             return code

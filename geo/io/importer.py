@@ -6,26 +6,28 @@ EPSG:4490, checks every feature — a geometry that can be repaired is repaired 
 (its boundary buffered by `COUNTY_MARGIN_M`, measured in the county's Gauss-Krüger zone), or
 whose code is missing, repeated in the file or refers to something unknown is refused with its
 id — and upserts by (county_code, code): a corrected file re-imported updates rows in place.
-Cells become values by `geo.io.converters` (dates by `geo.core.dates.parse_date`, parcel codes
-by `geo.core.codes`), broken geometries are named in `geo.core.geometry`'s words, the columns
-written are the model's: the same rules as the ledger sheet and the parcel checks.
+Cells become values by `geo.io.attributes` (dates by `geo.core.dates.parse_date`, parcel codes
+by `geo.core.codes`, planned-area kinds by the county's vocabulary, the original word kept),
+broken geometries are named in `geo.core.geometry`'s words, the columns written are the
+model's: the same rules as the ledger sheet and the parcel checks. The county's own files come
+in as they are: developers a compound file names are matched or created (`geo.io.developers`),
+planned areas without codes are known by their names, a survey's plots without 宗地代码 by
+their project and number (flagged by the parcel checks until they get one).
 
-Everything happens in one transaction: with any feature refused nothing is written (unless
-`partial`, which writes the good ones); an import killed half-way leaves nothing behind. Rows
-travel by COPY into a temporary table and one INSERT … ON CONFLICT DO UPDATE, so 100 000
-features take seconds. Blank cells never erase what the database holds; the boundary layer
-replaces the county's outline with the union of the file's polygons.
+Everything happens in one transaction, new developers included: with any feature refused
+nothing is written (unless `partial`, which writes the good ones and the developers they
+name); an import killed half-way leaves nothing behind. Rows travel by COPY into a temporary
+table and one INSERT … ON CONFLICT DO UPDATE, so 100 000 features take seconds. Blank cells
+never erase what the database holds; the boundary layer replaces the county's outline with the
+union of the file's polygons.
 
 A polygon layer whose features sit in a GCJ-02 offset from the county's own compounds and
 parcels (traced on Gaode/Tencent maps) gets a warning in the report suggesting `gcj02`.
 """
 
-import re
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,120 +37,36 @@ from sqlalchemy.exc import DBAPIError
 
 from geo import TitlemapError
 from geo.core.crs import measuring_epsg, reproject, to_projected, zone_of_epsg
-from geo.core.dates import is_blank
 from geo.core.geometry import validity_words
-from geo.core.model import copy_columns
+from geo.core.vocabulary import Vocabulary, load_vocabulary
 from geo.io.archive import Limits
-from geo.io.converters import (
-    amount,
-    cell_text,
-    convert_all,
-    day,
-    parcel_code,
-    planned_kind,
-    township_code,
-    whole_number,
+from geo.io.attributes import (
+    TARGETS,
+    Attributes,
+    FeatureRows,
+    Target,
+    check_required,
+    read_attributes,
+    read_codes,
 )
 from geo.io.datums import check_convention, gcj_offset
+from geo.io.developers import NewDeveloper
+from geo.io.import_report import ImportReport
 from geo.io.layers import (
-    FIELDS,
-    IMPORT_LAYERS,
     POINT_LAYERS,
-    LayerData,
     check_layer,
     read_layer,
 )
 from geo.io.load import copy_rows, ewkb
 from geo.io.registry import ImportOptions
 
+__all__ = ["ImportReport", "import_file", "import_options"]
+
 COUNTY_MARGIN_M = 500.0
-LISTED = 30  # refusals and repairs shown by `lines()`; `to_dict()` keeps up to JSON_LISTED
-JSON_LISTED = 1000
 COPY_STEP = 2000  # progress is reported every this many rows while writing
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): stage is words to show ("写入 / writing"); total 0 = unknown."""
-
-
-# -- the report ------------------------------------------------------------------------------
-
-
-@dataclass
-class ImportReport:
-    layer: str
-    source: str
-    county: str
-    crs: str = ""  # the source CRS used, e.g. "EPSG:4544"
-    crs_note: str = ""  # how it was decided: the file's own, given, or what was assumed
-    notes: list[str] = field(default_factory=list)
-    columns: dict[str, str] = field(default_factory=dict)  # field → header in the file
-    features: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    warnings: list[str] = field(default_factory=list)  # worth a look, not refusals
-    repaired: list[tuple[str, str]] = field(default_factory=list)  # (feature id, what)
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (feature id or row, why)
-    partial: bool = False
-    committed: bool = False
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Committed with nothing refused."""
-        return self.committed and not self.refused
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["repaired"] = [{"id": i, "what": w} for i, w in self.repaired[:JSON_LISTED]]
-        data["refused"] = [{"id": i, "why": w} for i, w in self.refused[:JSON_LISTED]]
-        data["repaired_count"] = len(self.repaired)
-        data["refused_count"] = len(self.refused)
-        data["seconds"] = round(self.seconds, 2)
-        return data
-
-    def lines(self) -> list[str]:
-        """The report in words for the command line, Chinese first."""
-        label = IMPORT_LAYERS.get(self.layer, self.layer)
-        out = [
-            f"导入{label}（{self.layer}）← {self.source}：{self.features} 个要素 / features",
-            f"坐标系 / CRS: {self.crs} — {self.crs_note}",
-        ]
-        out += [f"说明 / note: {note}" for note in self.notes]
-        out += [f"警告 / warning: {warning}" for warning in self.warnings]
-        out.append(
-            f"新增 / added {self.added}，更新 / updated {self.updated}，"
-            f"未变 / unchanged {self.unchanged}"
-        )
-        for title, items in (
-            ("已修复 / repaired", self.repaired),
-            ("已拒绝 / refused", self.refused),
-        ):
-            if items:
-                out.append(f"{title} {len(items)}:")
-                out += [f"  {ident}: {why}" for ident, why in items[:LISTED]]
-                if len(items) > LISTED:
-                    out.append(f"  …另有 {len(items) - LISTED} 条 / {len(items) - LISTED} more")
-        if self.committed and self.refused:
-            out.append(
-                f"已写入无误的要素，{len(self.refused)} 个被拒绝的未写入 / the good features were "
-                "written (--partial); the refused ones were not"
-            )
-        elif self.committed:
-            out.append(f"已写入数据库 / committed ({self.seconds:.1f} s)")
-        elif self.refused and self.partial:
-            out.append(
-                "没有无误的要素可写入，数据库未改变 / no good feature to write: nothing changed"
-            )
-        elif self.refused:
-            out.append(
-                f"未写入任何数据：{len(self.refused)} 个要素被拒绝，数据库未改变；修正后重新导入，"
-                "或加 --partial 只导入无误的要素 / nothing written: fix the file and import again, "
-                "or use --partial to import the good features only"
-            )
-        else:
-            out.append("没有可写入的要素 / nothing to write")
-        return out
 
 
 # -- the county --------------------------------------------------------------------------------
@@ -177,81 +95,6 @@ def county_place(conn: Connection, county: str) -> Place:
     return Place(row.code, row.name, epsg, boundary)
 
 
-# -- what goes where ---------------------------------------------------------------------------
-
-
-KEYS = ("county_code", "code", "geom")  # what the upsert writes itself
-
-
-@dataclass(frozen=True)
-class Target:
-    table: str
-    required: tuple[str, ...]  # columns a new row cannot do without
-    noun: str
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The table's columns besides county_code, code and geom, as the model declares them."""
-        return tuple(c for c in copy_columns(self.table) if c not in KEYS)
-
-
-TARGETS = {
-    "compounds": Target("compound", ("name",), "小区"),
-    "parcels": Target("parcel", (), "宗地"),
-    "planned": Target("planned_area", ("kind", "name"), "片区"),
-    "complaints": Target("complaint", ("received_on", "text"), "投诉"),
-    "townships": Target("township", ("name", "kind"), "乡镇"),
-}
-
-# file field → (database column, converter); references and links are resolved separately.
-VALUE_FIELDS: dict[str, dict[str, tuple[str, Callable]]] = {
-    "compounds": {"name": ("name", cell_text), "address": ("address", cell_text),
-                  "buildings": ("buildings", whole_number),
-                  "units_sold": ("units_sold", whole_number),
-                  "sold_on": ("sold_on", day), "occupied_on": ("occupied_on", day)},
-    "parcels": {"area": ("recorded_area_m2", amount(Decimal("1e12"))),
-                "land_use": ("land_use", cell_text), "right_type": ("right_type", cell_text),
-                "premium_due": ("premium_due", amount(Decimal("1e14"))),
-                "premium_paid": ("premium_paid", amount(Decimal("1e14")))},
-    "planned": {"kind": ("kind", planned_kind), "name": ("name", cell_text)},
-    "complaints": {"received_on": ("received_on", day), "source": ("source", cell_text),
-                   "text": ("text", cell_text)},
-    "townships": {"name": ("name", cell_text), "kind": ("kind", cell_text)},
-}  # fmt: skip
-COLUMN_WORDS = {"name": "名称", "kind": "类型", "received_on": "日期", "text": "内容"}
-
-
-class _Rows:
-    """Per-feature refusals and repairs, keyed by position in the file."""
-
-    def __init__(self, data: LayerData):
-        self.refs = list(data.frame["_ref"])
-        self.codes: list[str | None] = [None] * len(self.refs)
-        self.why: dict[int, list[str]] = defaultdict(list)
-        self.repairs: dict[int, str] = {}
-
-    def refuse(self, i: int, why: str) -> None:
-        self.why[int(i)].append(why)
-
-    def ident(self, i: int) -> str:
-        return self.codes[i] or self.refs[i]
-
-    def refused(self) -> list[tuple[str, str]]:
-        out = []
-        for i in sorted(self.why):
-            where = f"[{self.refs[i]}] " if self.codes[i] else ""
-            out.append((self.ident(i), where + "；".join(self.why[i])))
-        return out
-
-    def repaired(self) -> list[tuple[str, str]]:
-        return [(self.ident(i), what) for i, what in sorted(self.repairs.items())]
-
-    def good(self) -> np.ndarray:
-        keep = np.ones(len(self.refs), dtype=bool)
-        keep[list(self.why)] = False
-        return keep
-
-
 # -- geometry checks -----------------------------------------------------------------------------
 
 
@@ -273,7 +116,7 @@ def _polygonal(geom) -> shapely.Geometry | None:
     return combined
 
 
-def _check_geometries(geoms: np.ndarray, layer: str, rows: _Rows) -> np.ndarray:
+def _check_geometries(geoms: np.ndarray, layer: str, rows: FeatureRows) -> np.ndarray:
     geoms = np.array(geoms, dtype=object)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for i in np.flatnonzero(missing):
@@ -313,7 +156,7 @@ def _check_geometries(geoms: np.ndarray, layer: str, rows: _Rows) -> np.ndarray:
     return geoms
 
 
-def _inside_county(geoms: np.ndarray, place: Place, rows: _Rows, notes: list[str]) -> None:
+def _inside_county(geoms: np.ndarray, place: Place, rows: FeatureRows, notes: list[str]) -> None:
     if place.boundary is None or place.epsg is None:
         notes.append(
             "本县尚无边界，未检查要素是否在县内 / the county has no boundary yet: extent not "
@@ -347,138 +190,6 @@ def _inside_county(geoms: np.ndarray, place: Place, rows: _Rows, notes: list[str
         )
 
 
-# -- attributes ----------------------------------------------------------------------------------
-
-
-def _codes(data: LayerData, county: str, rows: _Rows) -> None:
-    if "code" not in data.columns and data.kind != "dxf":
-        spec = next(f for f in FIELDS[data.layer] if f.name == "code")
-        raise TitlemapError(
-            f"找不到编号列（可用列名：{'、'.join(spec.headers[:8])} 等）；文件中的列为 "
-            f"{data.unused} / no code column"
-        )
-    convert = {"parcels": parcel_code(county), "townships": township_code}.get(
-        data.layer, cell_text
-    )
-    codes, errors = convert_all(data.frame["code"], convert)
-    for i, why in errors.items():
-        rows.refuse(i, why)
-    seen: dict[str, list[int]] = defaultdict(list)
-    for i, code in enumerate(codes):
-        rows.codes[i] = code
-        if code is None and i not in errors:
-            hint = "（图形内没有文字注记）" if data.kind == "dxf" else ""
-            rows.refuse(i, f"缺少编号{hint} / no code")
-        elif code is not None:
-            seen[code].append(i)
-    for positions in seen.values():
-        if len(positions) > 1:
-            where = "、".join(rows.refs[p] for p in positions)
-            for p in positions:
-                rows.refuse(p, f"编号在文件中重复（{where}）/ duplicate code in the file")
-
-
-def _lookup(conn: Connection, sql: str, county: str) -> tuple[dict, dict]:
-    """({key: id}, {name: [ids]}) from rows (id, key, name)."""
-    by_key: dict[str, int] = {}
-    by_name: dict[str, list[int]] = defaultdict(list)
-    for ident, key, name in conn.execute(text(sql), {"c": county}):
-        if key:
-            by_key[key] = ident
-        if name:
-            by_name[name.strip()].append(ident)
-    return by_key, by_name
-
-
-def _resolver(by_key: dict, by_name: dict, noun: tuple[str, str]) -> Callable[[object], int]:
-    cn, en = noun
-
-    def resolve(value) -> int:
-        raw = cell_text(value)
-        if raw in by_key:
-            return by_key[raw]
-        found = by_name.get(raw, [])
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            raise ValueError(f"{cn}名称 {raw!r} 不唯一，请用代码 / ambiguous {en} name")
-        raise ValueError(f"未知{cn} {raw!r}（按代码或名称都找不到）/ unknown {en}")
-
-    return resolve
-
-
-def _attributes(
-    conn: Connection, data: LayerData, county: str, rows: _Rows
-) -> tuple[dict[str, list], dict[int, list[int]]]:
-    """{column: values} for the target table, and for parcels {row: [compound ids]}."""
-    frame = data.frame
-    n = len(frame)
-    values: dict[str, list] = {c: [None] * n for c in TARGETS[data.layer].columns}
-    for name, (column, convert) in VALUE_FIELDS[data.layer].items():
-        if name not in frame:
-            continue
-        factor = data.factors.get(name, 1.0)
-        func = (lambda v, c=convert, f=factor: c(v, f)) if factor != 1.0 else convert
-        values[column], errors = convert_all(frame[name], func)
-        word = next(f.label for f in FIELDS[data.layer] if f.name == name)
-        for i, why in errors.items():
-            rows.refuse(i, f"{word}：{why}")
-    if data.layer == "townships" and "kind" in values:
-        for i, (kind, name) in enumerate(zip(values["kind"], values["name"], strict=True)):
-            if kind is None and name:
-                values["kind"][i] = next(
-                    (k for k in ("街道", "镇", "乡") if name.endswith(k)), None
-                )
-    if data.layer == "compounds":
-        refs = {
-            "township": ("township_id", "SELECT id, code, name FROM township "
-                         "WHERE county_code = :c", ("乡镇", "township")),
-            "developer": ("developer_id", "SELECT id, credit_code, name FROM developer "
-                          "WHERE county_code = :c", ("开发企业", "developer")),
-        }  # fmt: skip
-        for name, (column, sql, noun) in refs.items():
-            if name in frame:
-                resolve = _resolver(*_lookup(conn, sql, county), noun)
-                values[column], errors = convert_all(frame[name], resolve)
-                for i, why in errors.items():
-                    rows.refuse(i, why)
-    links: dict[int, list[int]] = {}
-    if data.layer == "parcels" and "compound" in frame:
-        known, _ = _lookup(
-            conn, "SELECT id, code, NULL FROM compound WHERE county_code = :c", county
-        )
-        for i, value in enumerate(frame["compound"]):
-            if is_blank(value):
-                continue
-            codes = [c for c in re.split(r"[,，、;；\s]+", cell_text(value)) if c]
-            unknown = [c for c in codes if c not in known]
-            if unknown:
-                rows.refuse(i, f"未知小区 {'、'.join(unknown)} / unknown compound")
-            else:
-                links[i] = sorted({known[c] for c in codes})
-    return values, links
-
-
-def _required(conn: Connection, target: Target, county: str, values, rows: _Rows) -> None:
-    """A new row must bring every NOT NULL column; an existing one keeps what it has."""
-    if not target.required:
-        return
-    existing = set(
-        conn.execute(
-            text(f"SELECT code FROM {target.table} WHERE county_code = :c"), {"c": county}
-        ).scalars()
-    )
-    for i, code in enumerate(rows.codes):
-        if code is None or code in existing or i in rows.why:
-            continue
-        lacking = [COLUMN_WORDS.get(c, c) for c in target.required if values[c][i] is None]
-        if lacking:
-            rows.refuse(
-                i, f"新{target.noun}缺少{'、'.join(lacking)} / a new {target.table} needs "
-                + ", ".join(c for c in target.required if values[c][i] is None)
-            )  # fmt: skip
-
-
 # -- writing --------------------------------------------------------------------------------------
 
 
@@ -509,7 +220,11 @@ def _upsert(conn: Connection, target: Target, county: str, keep, codes, values, 
     copy_rows(conn, "import_rows", ["code", *cols, "geom"],
               _counted(rows, len(positions), progress))  # fmt: skip
     progress("更新 / upserting", len(positions), len(positions))
-    chosen = ", ".join(f"COALESCE(i.{c}, e.{c})" for c in cols)
+    defaults = dict(target.defaults)
+    chosen = ", ".join(
+        f"COALESCE(i.{c}, e.{c}, {defaults[c]})" if c in defaults else f"COALESCE(i.{c}, e.{c})"
+        for c in cols
+    )
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*cols, "geom"))
     old = ", ".join(f"t.{c}" for c in (*cols, "geom"))
     new = ", ".join(f"EXCLUDED.{c}" for c in (*cols, "geom"))
@@ -525,6 +240,24 @@ def _upsert(conn: Connection, target: Target, county: str, keep, codes, values, 
         {"c": county},
     ).all()
     return {code: added for code, added in result}, len(positions)
+
+
+def _write_layer(conn: Connection, target: Target, county: str, keep: np.ndarray, rows: FeatureRows,
+                 found: Attributes, geoms, report: ImportReport, progress) -> None:  # fmt: skip
+    """The kept features upserted (their new developers first), parcels linked; the counts."""
+    values = found.values
+    if found.developers is not None:
+        chosen = values["developer_id"]
+        report.new_developers = found.developers.write(
+            conn, county, [chosen[i] for i in np.flatnonzero(keep)]
+        )
+        values["developer_id"] = [d.id if isinstance(d, NewDeveloper) else d for d in chosen]
+    changed, written = _upsert(conn, target, county, keep, rows.codes, values, geoms, progress)
+    links = {i: ids for i, ids in found.links.items() if keep[i]}
+    moved = _link(conn, county, links, rows.codes)
+    report.added = sum(1 for added in changed.values() if added)
+    report.updated = len(changed) - report.added + len(moved - set(changed))
+    report.unchanged = written - report.added - report.updated
 
 
 def _link(conn: Connection, county: str, links: dict[int, list[int]], codes) -> set[str]:
@@ -665,6 +398,7 @@ def import_file(
     parameters: str | None = None,
     datum_parameters: str | None = None,
     helmert_convention: str = "position_vector",
+    vocabulary: Vocabulary | None = None,
 ) -> ImportReport:
     """Import `path` into `layer` of `county`; see the module's docstring.
 
@@ -672,13 +406,16 @@ def import_file(
     disagree; `gcj02` corrects lon/lat traced on Gaode/Tencent maps; `parameters` are the
     seven Xi'an 1980 / Beijing 1954 → CGCS2000 parameters (else the file's, else the county's
     `datum_parameters`, the setting TITLEMAP_DATUM_PARAMETERS); `helmert_convention` says how
-    their rotations turn (the setting TITLEMAP_HELMERT_CONVENTION).
+    their rotations turn (the setting TITLEMAP_HELMERT_CONVENTION); `vocabulary` maps the
+    county's words for planned-area kinds (default: the shipped one; the CLI and the API pass
+    the county's own, TITLEMAP_VOCABULARY).
 
     Raises TitlemapError when the file as a whole cannot be used (unreadable, unsafe zip,
     CRS that cannot be told, swapped axes, no code column); problems of single features go
     into the report. `source` names the file in the report (an upload's own name)."""
     started = time.monotonic()
     progress = progress or _quiet
+    vocabulary = vocabulary or load_vocabulary()
     check_layer(layer)
     progress("读取 / reading", 0, 0)
     with engine.connect() as conn:
@@ -698,7 +435,7 @@ def import_file(
         partial=partial,
     )  # fmt: skip
     progress("检查 / checking", 0, n)
-    rows = _Rows(data)
+    rows = FeatureRows(data)
     geoms = _check_geometries(data.crs.to_storage(data.frame.geometry.values), layer, rows)
     try:
         with engine.connect() as conn, conn.begin() as tx:
@@ -707,10 +444,9 @@ def import_file(
                 _offset_warning(conn, county, place, geoms, report)
             if layer != "boundary":
                 _inside_county(geoms, place, rows, report.notes)
-                _codes(data, county, rows)
-                target = TARGETS[layer]
-                values, links = _attributes(conn, data, county, rows)
-                _required(conn, target, county, values, rows)
+                read_codes(conn, data, county, rows, geoms, report.notes)
+                found = read_attributes(conn, data, county, rows, vocabulary, report)
+                check_required(conn, TARGETS[layer], county, found.values, rows)
             progress("检查 / checking", n, n)
             report.repaired = rows.repaired()
             report.refused = rows.refused()
@@ -724,13 +460,8 @@ def import_file(
                     tx.rollback()
                     return _done(report, started)
             else:
-                changed, written = _upsert(
-                    conn, target, county, keep, rows.codes, values, geoms, progress
-                )
-                moved = _link(conn, county, {i: v for i, v in links.items() if keep[i]}, rows.codes)
-                report.added = sum(1 for added in changed.values() if added)
-                report.updated = len(changed) - report.added + len(moved - set(changed))
-                report.unchanged = written - report.added - report.updated
+                _write_layer(conn, TARGETS[layer], county, keep, rows, found, geoms, report,
+                             progress)  # fmt: skip
             tx.commit()
             report.committed = True
     except DBAPIError as exc:

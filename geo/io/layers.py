@@ -69,9 +69,13 @@ FIELDS: dict[str, tuple[Field, ...]] = {
         Field("township", ("乡镇代码", "街道代码", "所属乡镇", "乡镇街道", "乡镇（街道）", "乡镇",
                            "街道", "乡镇名称", "township_code", "township_name", "township",
                            "town"), "乡镇"),
-        Field("developer", ("统一社会信用代码", "信用代码", "开发企业信用代码",
-                            "developer_credit_code", "credit_code", "开发企业", "开发商",
-                            "开发单位", "建设单位", "developer", "developer_name"), "开发企业"),
+        Field("developer", ("开发企业", "开发企业名称", "开发商", "开发单位", "开发公司",
+                            "建设单位", "developer", "developer_name"), "开发企业"),
+        # a .dbf keeps ten bytes of a name: 统一社会信用代码 in GBK comes back as 统一社会信
+        Field("developer_code", ("统一社会信用代码", "开发企业统一社会信用代码", "开发企业信用代码",
+                                 "社会信用代码", "统一社会信",
+                                 "信用代码", "developer_credit_code", "credit_code"),
+              "统一社会信用代码"),
         Field("buildings", ("楼栋数", "栋数", "幢数", "楼栋", "buildings"), "楼栋数"),
         Field("units_sold", ("已售套数", "销售套数", "售出套数", "套数", "units_sold", "units"),
               "已售套数"),
@@ -212,6 +216,8 @@ class LayerData:
     factors: dict[str, float]
     unused: list[str]
     notes: list[str]
+    headers: list[str]  # every column of the file, as it names them
+    project: str  # what the file is about: a TXT's 项目名称, else the file's name
 
 
 def read_layer(
@@ -293,7 +299,11 @@ def _finish(
     for name, factor in factors.items():
         if factor != 1.0:
             notes.append(f"{mapping[name]} 按单位换算 ×{factor:g} / converted by ×{factor:g}")
-    return LayerData(layer, source, reader.kind, out, decision, mapping, factors, unused, notes)
+    if unused:
+        notes.append(f"未导入的列 / columns not imported: {'、'.join(unused)}")
+    project = (raw.project or "").strip() or Path(source).stem
+    return LayerData(layer, source, reader.kind, out, decision, mapping, factors, unused, notes,
+                     headers, project)  # fmt: skip
 
 
 # -- a zip's data file ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class RawLayer:
     crs: CRS | None
     notes: list[str] = field(default_factory=list)
     refs: list[str] | None = None  # how to point at each feature ("第 3 行"); default "要素 N"
+    project: str | None = None  # the file's own project name (a TXT's 项目名称), if it says
 
 
 @dataclass(frozen=True)

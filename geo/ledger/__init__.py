@@ -1,1 +1,1 @@
-"""The ledger: its rules (the one way to change it), rates and users."""
+"""The ledger: its rules (the one way to change it), rates, users and counties."""

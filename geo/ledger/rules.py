@@ -3,25 +3,38 @@
 Every change appends a LedgerEvent with who, when, the fields before and after, and the
 state after it, so the ledger as of any date can be rebuilt. An edit made on an old version
 is refused (LedgerConflict), never merged over someone else's change.
+
+Two kinds of rule: `check_entry`, what cannot be true of any entry (counts, dates), refused
+whoever writes; and `closing_breach`, the county's own closing rule (county.closing_rule), which
+an edit must keep but a county's ledger sheet may break — the record is the county's: it is
+taken as recorded, with a warning, and listed by the `closing_rule` check.
 """
 
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from geo import TitlemapError
 from geo.core.dates import beijing_day, cn_date, now
-from geo.core.model import Blocker, Compound, LedgerEntry, LedgerEvent, LedgerStatus
+from geo.core.model import (
+    Blocker,
+    ClosingRule,
+    Compound,
+    LedgerEntry,
+    LedgerEvent,
+    LedgerStatus,
+)
 
 # Fields a user may change, and those kept in each event's `state` snapshot.
 EDITABLE = (
     "ledger_no", "units_task", "units_first_registered", "units_transferred", "status",
     "blockers", "blocker_note", "lead_department", "cooperating_departments",
     "supervising_leader", "plan", "task_force_lead", "deadline", "opened_on", "closed_on",
-    "close_reason",
+    "close_reason", "status_word", "blocker_words",
 )  # fmt: skip
 STATE = (
     "status", "units_task", "units_first_registered", "units_transferred", "blockers",
@@ -29,7 +42,9 @@ STATE = (
 )  # fmt: skip
 UNIT_FIELDS = ("units_task", "units_first_registered", "units_transferred")
 DATE_FIELDS = ("deadline", "opened_on", "closed_on")
-LIST_FIELDS = ("blockers", "cooperating_departments")
+LIST_FIELDS = ("blockers", "cooperating_departments", "blocker_words")
+# The county's own words for a field: an edit of the field without them makes them stale.
+WORDS_OF = {"status": "status_word", "blockers": "blocker_words"}
 
 
 class LedgerConflict(TitlemapError):
@@ -77,14 +92,19 @@ def _coerce(name: str, value: Any) -> Any:
 
 def check_entry(entry: LedgerEntry) -> None:
     """The rules every entry obeys, in words a ledger clerk uses: the one rule set the API, the
-    CLI and the sheet import share. The database holds the row facts among them too (CHECK
-    constraints, migration 0007), so no other writer can break them."""
+    CLI and the sheet import share. The database holds them too (CHECK constraints, migrations
+    0001 and 0007), so no other writer can break them. When an entry may be closed is the
+    county's own rule: `closing_breach`."""
     task, first, done = entry.units_task, entry.units_first_registered, entry.units_transferred
     if min(task, first, done) < 0:
         raise LedgerRuleError("套数不能为负 / unit counts must not be negative")
     if first > task:
         raise LedgerRuleError(
             f"首次登记套数 {first} 超过问题房屋套数 {task} / first registrations exceed task units"
+        )
+    if done > task:
+        raise LedgerRuleError(
+            f"转移登记套数 {done} 超过问题房屋套数 {task} / transfers exceed task units"
         )
     if done > first:
         raise LedgerRuleError(
@@ -93,11 +113,6 @@ def check_entry(entry: LedgerEntry) -> None:
     unknown = sorted(set(entry.blockers or []) - {b.value for b in Blocker})
     if unknown:
         raise LedgerRuleError(f"未知卡点类别 / unknown blocker categories: {unknown}")
-    if entry.status == LedgerStatus.CLOSED and done < task and not entry.close_reason:
-        raise LedgerRuleError(
-            f"销号需全部 {task} 套完成转移登记，或写明理由 / closing needs every task unit "
-            f"transferred ({done}/{task}) or a written reason (close_reason)"
-        )
     closed_on, opened_on = entry.closed_on, entry.opened_on
     if closed_on and entry.status != LedgerStatus.CLOSED:
         raise LedgerRuleError(
@@ -109,6 +124,58 @@ def check_entry(entry: LedgerEntry) -> None:
             f"销号日期 {cn_date(closed_on)} 早于挂账日期 {cn_date(opened_on)} / closed before "
             "it was opened"
         )
+
+
+def closing_breach(entry: Any, rule: str) -> str | None:
+    """Why a closed entry does not meet its county's closing rule (销号规则), in a clerk's
+    words (Chinese / English); None when it does, or is not closed. `entry` is anything with
+    the entry's fields (an entry, a row, a SimpleNamespace)."""
+    if entry.status != LedgerStatus.CLOSED:
+        return None
+    task, first, done = entry.units_task, entry.units_first_registered, entry.units_transferred
+    rule = ClosingRule(rule)
+    if rule == ClosingRule.ALL_TRANSFERRED and done < task and not entry.close_reason:
+        return (
+            f"销号需全部 {task} 套完成转移登记，或写明理由 / closing needs every task unit "
+            f"transferred ({done}/{task}) or a written reason (close_reason)"
+        )
+    if rule == ClosingRule.FIRST_REGISTERED and first < task:
+        return (
+            f"销号需全部 {task} 套完成首次登记 / closing needs every task unit first-registered "
+            f"({first}/{task})"
+        )
+    return None
+
+
+def closing_rule_of(session: Session, county: str) -> str:
+    """The county's closing rule (county.closing_rule)."""
+    rule = session.execute(
+        text("SELECT closing_rule FROM county WHERE code = :c"), {"c": county}
+    ).scalar()
+    if rule is None:
+        raise TitlemapError(f"没有这个县 / no such county: {county}")
+    return rule
+
+
+def status_from_figures(task: int, first: int, done: int) -> str:
+    """The status the counts alone say, for a status word no vocabulary maps: never closed,
+    which only the county's record can say."""
+    if task > 0 and first >= task:
+        return LedgerStatus.FIRST_REGISTERED.value
+    if first > 0 or done > 0:
+        return LedgerStatus.IN_PROGRESS.value
+    return LedgerStatus.NOT_STARTED.value
+
+
+def _keeps_closing_rule(session: Session, entry: LedgerEntry, before: dict[str, Any]) -> None:
+    """Refuse an edit that closes the entry against its county's rule, or makes a closed entry
+    break it; one already closed against it (taken as the county recorded it) stays editable."""
+    if entry.status != LedgerStatus.CLOSED:
+        return
+    rule = closing_rule_of(session, entry.county_code)
+    breach = closing_breach(entry, rule)
+    if breach and closing_breach(SimpleNamespace(**before), rule) is None:
+        raise LedgerRuleError(breach)
 
 
 def _action(before: str | None, after: str) -> str:
@@ -127,8 +194,13 @@ def update_entry(
     note: str | None = None,
     expected_version: int | None = None,
     at: datetime | None = None,
+    as_recorded: bool = False,
 ) -> LedgerEvent | None:
-    """Apply `changes` and append their event; None when nothing actually changed."""
+    """Apply `changes` and append their event; None when nothing actually changed.
+
+    A closing against the county's rule is refused, unless `as_recorded` (the county's own
+    ledger sheet: the import warns instead). A status or blockers edit without the county's
+    words drops the old words, which no longer say what the entry holds."""
     if expected_version is not None and expected_version != entry.version:
         raise LedgerConflict(
             f"台账已被他人修改（版本 {entry.version}，你的是 {expected_version}），请刷新后重改 / "
@@ -138,6 +210,9 @@ def update_entry(
     if unknown:
         raise LedgerRuleError(f"不能修改这些字段 / these fields cannot be edited: {unknown}")
     wanted = {name: _coerce(name, value) for name, value in changes.items()}
+    for name, words in WORDS_OF.items():
+        if name in wanted and words not in wanted and wanted[name] != getattr(entry, name):
+            wanted[words] = _coerce(words, None)
     before_status = entry.status
     if wanted.get("status") == LedgerStatus.CLOSED and before_status != LedgerStatus.CLOSED:
         wanted.setdefault("closed_on", beijing_day(at or now()))  # the county's day, not UTC's
@@ -153,9 +228,12 @@ def update_entry(
     }
     if not diff:
         return None
+    before = {name: getattr(entry, name) for name in EDITABLE}
     for name, value in wanted.items():
         setattr(entry, name, value)
     check_entry(entry)
+    if not as_recorded:
+        _keeps_closing_rule(session, entry, before)
     entry.updated_by = user
     event = LedgerEvent(
         county_code=entry.county_code,
@@ -186,9 +264,11 @@ def open_entry(
     note: str | None = None,
     at: datetime | None = None,
     flush: bool = True,
+    as_recorded: bool = False,
 ) -> LedgerEntry:
     """Put a compound on the ledger (挂账) with its first event. `flush=False` leaves the
-    INSERTs to the caller's next flush, so a sheet of thousands is written in batches."""
+    INSERTs to the caller's next flush, so a sheet of thousands is written in batches.
+    `as_recorded` takes a closed entry against the county's rule (update_entry says how)."""
     if compound.ledger is not None:
         raise LedgerRuleError(f"{compound.name} 已在台账上 / is already on the ledger")
     unknown = sorted(set(fields) - set(EDITABLE))
@@ -207,6 +287,8 @@ def open_entry(
     entry = LedgerEntry(county_code=compound.county_code, compound=compound, **values)
     entry.updated_by = user
     check_entry(entry)
+    if not as_recorded:
+        _keeps_closing_rule(session, entry, {"status": None})
     session.add(entry)
     session.add(
         LedgerEvent(

@@ -25,7 +25,7 @@ def label_planned(
         if part.is_empty or part.area < frame.metres(6) ** 2:
             continue
         p = part.representative_point()
-        if kind in ("planning_area", "east_district", "urban_renewal", "civilised_city"):
+        if kind in ("planning_area", "district", "urban_renewal", "civilised_city", "other"):
             bx0, _, _, by1 = part.bounds
             p = shapely.Point(bx0 + frame.metres(2), by1 - frame.metres(2))
             if not part.buffer(frame.metres(1)).contains(p):

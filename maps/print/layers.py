@@ -16,12 +16,13 @@ from maps.styles import STATUS_COLOURS
 TOWNSHIP_LINE = ("#8c8c8c", 0.6, (0, (6, 2, 1.5, 2)))  # colour, width, dashes
 ROAD_CASING = "#6f6f6f"  # roads: white over this, wider
 PLANNED_STYLE = {  # kind: (dash pattern in points, line width, fill, hatch)
-    "east_district": ((7, 2.5), 1.4, None, None),
+    "district": ((7, 2.5), 1.4, None, None),
     "urban_renewal": ((5, 2, 1.2, 2), 1.1, None, None),
     "civilised_city": ((1.2, 1.8), 1.1, None, None),
     "planning_area": ((12, 3), 0.8, None, None),
     "planned_road": ((3, 1.5), 0.8, "#d9d9d9", "||||"),
     "green_space": ((3, 1.5), 0.8, "#d4ead4", "oo"),
+    "other": ((4, 1.5, 1, 1.5), 1.0, None, None),
 }
 
 

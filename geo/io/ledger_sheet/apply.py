@@ -2,31 +2,44 @@
 through geo.ledger.rules, report.
 
 All-or-nothing: any refused row and nothing changes (unless `partial=True`, which applies the
-good rows and reports the others). A compound not yet on the ledger is opened (`open_entry`),
-one already on it gets `update_entry` with only the fields whose cells differ, so re-importing
-the same file appends no event. Rows are checked beforehand with the ledger's own `check_entry`,
-so a sheet, the API and the CLI refuse the same things in the same words.
+good rows and reports the others). A row is refused only for what the file itself makes
+impossible — no code and no name, a count that is not a whole number or is negative,
+registered units above the task, dates that contradict each other — in the ledger's own words
+(`check_entry`), so a sheet, the API and the CLI refuse the same things alike.
+
+The county's words never refuse a row: statuses and blockers go through its vocabulary
+(geo.core.vocabulary) and keep their text on the entry; an unknown status word takes the
+status from the figures, an unknown blocker phrase becomes `other`; both are listed. A closed
+row that breaks the county's closing rule is taken as recorded, with a warning. A compound not
+yet on the ledger is opened (`open_entry`), one already on it gets `update_entry` with only the
+fields whose cells differ, so re-importing the same file appends no event.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from geo import TitlemapError
 from geo.core.dates import beijing_day, now
 from geo.core.model import Compound, LedgerEntry, LedgerStatus
+from geo.core.vocabulary import Vocabulary, load_vocabulary
 from geo.io.ledger_sheet.cells import (
     PARSERS,
+    BlockerCell,
     CellError,
+    StatusCell,
     name_key,
+    parse_blockers,
     parse_key_code,
+    parse_status,
     parse_text,
     parse_units,
 )
@@ -38,7 +51,9 @@ from geo.ledger.rules import (
     LedgerConflict,
     LedgerRuleError,
     check_entry,
+    closing_breach,
     open_entry,
+    status_from_figures,
     update_entry,
 )
 
@@ -52,25 +67,53 @@ class _Plan:
     problems: list[str]
     compound_id: int | None = None
     compound_code: str | None = None
+    unknown_status: str | None = None  # a status word no vocabulary maps
+    unmapped: list[str] = field(default_factory=list)  # blocker phrases kept as `other`
 
 
-def _parse(row: SheetRow, labels: dict[str, str]) -> _Plan:
+@dataclass(frozen=True)
+class _County:
+    closing_rule: str
+    columns: dict[str, str]  # remembered headers → fields
+
+
+def _parse(row: SheetRow, labels: dict[str, str], words: Vocabulary) -> _Plan:
     code = parse_key_code(row.values.get("compound_code"))
     raw_name = row.values.get("compound_name")
     name = None if is_blank(raw_name) else str(raw_name).strip()
-    fields: dict[str, Any] = {}
-    problems: list[str] = []
+    plan = _Plan(row, code, name, {}, [])
     for name_of_field, value in row.values.items():
         column = BY_FIELD[name_of_field]
         if column.kind in ("key", "info"):
             continue
         try:
-            fields[name_of_field] = PARSERS[column.kind](value)
+            if column.kind == "status":
+                _take_status(plan, parse_status(value, words))
+            elif column.kind == "blockers":
+                _take_blockers(plan, parse_blockers(value, words))
+            else:
+                plan.fields[name_of_field] = PARSERS[column.kind](value)
         except ValueError as exc:  # CellError, or parse_date's DateError
-            problems.append(f"{labels[name_of_field]} {exc}")
+            plan.problems.append(f"{labels[name_of_field]} {exc}")
     if code is None and name is None:
-        problems.append("缺少项目编号和项目名称 / no compound code or name")
-    return _Plan(row, code, name, fields, problems)
+        plan.problems.append("缺少项目编号和项目名称 / no compound code or name")
+    return plan
+
+
+def _take_status(plan: _Plan, cell: StatusCell | None) -> None:
+    """A blank status leaves the entry's as it is (a new entry starts 未启动)."""
+    if cell is None:
+        return
+    plan.fields["status"] = cell.status  # None: from the figures, once they are known
+    plan.fields["status_word"] = cell.word
+    if cell.status is None:
+        plan.unknown_status = cell.word
+
+
+def _take_blockers(plan: _Plan, cell: BlockerCell) -> None:
+    plan.fields["blockers"] = cell.codes
+    plan.fields["blocker_words"] = cell.words
+    plan.unmapped = cell.unmapped
 
 
 def _check_rules(state: dict[str, Any]) -> list[str]:
@@ -83,7 +126,7 @@ def _check_rules(state: dict[str, Any]) -> list[str]:
 
 
 def _same(name: str, before: Any, after: Any) -> bool:
-    if BY_FIELD[name].kind == "text":
+    if name in BY_FIELD and BY_FIELD[name].kind == "text":
         before = parse_text(before)
     return before == after
 
@@ -96,18 +139,39 @@ def _changes(entry: LedgerEntry, fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _by_figures(fields: dict[str, Any], counts: dict[str, Any]) -> None:
+    """The status of a row whose status word nobody has mapped: from its counts."""
+    known = all(counts.get(name) is not None for name in UNIT_FIELDS)
+    if known and "status" in fields and fields["status"] is None:
+        fields["status"] = status_from_figures(
+            counts["units_task"], counts["units_first_registered"], counts["units_transferred"]
+        )
+
+
 def _new_fields(fields: dict[str, Any], today: date) -> dict[str, Any]:
     """Fields for open_entry: blank 首次/转移 count as 0, a blank 挂账日期 is the import day."""
     out = dict(fields)
     for name in ("units_first_registered", "units_transferred"):
         if out.get(name) is None:
             out[name] = 0
-    if out.get("status") is None:
-        out.pop("status", None)
+    _by_figures(out, out)
     if out.get("opened_on") is None:
         out.pop("opened_on", None)
     if out.get("status") == LedgerStatus.CLOSED.value and not out.get("closed_on"):
         out["closed_on"] = today
+    return out
+
+
+def _existing_fields(fields: dict[str, Any], entry: LedgerEntry) -> dict[str, Any]:
+    """A row's fields over an entry: a blank task keeps the entry's, blank 首次/转移 are 0 (as
+    Excel's SUM counts them)."""
+    out = dict(fields)
+    if "units_task" in out and out["units_task"] is None:
+        del out["units_task"]
+    for name in ("units_first_registered", "units_transferred"):
+        if name in out and out[name] is None:
+            out[name] = 0
+    _by_figures(out, {name: out.get(name, getattr(entry, name)) for name in UNIT_FIELDS})
     return out
 
 
@@ -133,6 +197,16 @@ def _state_after(entry: LedgerEntry, changes: dict[str, Any], today: date) -> di
     return state
 
 
+def _county(engine: Engine, county: str) -> _County:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT closing_rule, ledger_columns FROM county WHERE code = :c"), {"c": county}
+        ).first()
+    if row is None:
+        raise TitlemapError(f"没有这个县 / no such county: {county}")
+    return _County(row.closing_rule, dict(row.ledger_columns or {}))
+
+
 def import_ledger(
     engine: Engine,
     path: str | Path,
@@ -144,34 +218,38 @@ def import_ledger(
     file_name: str | None = None,
     dry_run: bool = False,
     at: datetime | None = None,
+    vocabulary: Vocabulary | None = None,
+    columns: dict[str, str] | None = None,
 ) -> LedgerImportReport:
     """Import a ledger spreadsheet into `county`'s ledger as `user`.
 
+    `vocabulary` maps the county's status and blocker words (default: the shipped one);
+    `columns` maps its own headers to fields (columns.parse_columns of --columns) on top of
+    those remembered for the county, and is remembered in turn once the import is applied.
     Raises LedgerSheetError when the file cannot be read as a ledger at all. Otherwise returns
     the report; with any refused row nothing is written unless `partial`. `dry_run` checks and
     reports without writing. Every event carries the note "导入 <file name>".
     """
     started = time.perf_counter()
-    sheet = read_sheet(path, progress, name=file_name)
+    words = vocabulary or load_vocabulary()
+    own = _county(engine, county)
+    given = own.columns | (columns or {})
+    sheet = read_sheet(path, progress, name=file_name, given=given)
     report = LedgerImportReport(
         file_name=sheet.file_name, county=county, user=user, kind=sheet.kind,
         encoding=sheet.encoding, sheet_name=sheet.sheet_name, header_rows=sheet.header_rows,
         columns=sheet.columns, ignored_columns=sheet.ignored_columns, rows=len(sheet.rows),
         blank_rows=sheet.blank_rows, skipped=sheet.skipped, partial=partial, dry_run=dry_run,
+        matched_by=sheet.matched_by, ambiguous_columns=sheet.ambiguous_columns,
+        closing_rule=own.closing_rule, given_columns=dict(given),
     )  # fmt: skip
     moment = at or now()
     today = beijing_day(moment)
     note = f"导入 {sheet.file_name}"
-    labels = sheet.columns
     with Session(engine, expire_on_commit=False) as session:
         conn = session.connection()
         # One import per county at a time; entries locked against edits while we work.
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"ledger:{county}"})
-        if (
-            conn.execute(text("SELECT 1 FROM county WHERE code = :c"), {"c": county}).first()
-            is None
-        ):
-            raise TitlemapError(f"没有这个县 / no such county: {county}")
         compounds = conn.execute(
             text("SELECT id, code, name FROM compound WHERE county_code = :c"), {"c": county}
         ).all()
@@ -181,7 +259,7 @@ def import_ledger(
                 select(LedgerEntry).where(LedgerEntry.county_code == county).with_for_update()
             )
         }
-        plans = _match(sheet, compounds, labels, report, progress)
+        plans = _match(sheet, compounds, words, report, progress)
         todo = _validate(plans, entries, today, report)
         report.refused.sort(key=lambda issue: issue.row)
         sheet_ids = {plan.compound_id for plan in plans if plan.compound_id is not None}
@@ -196,21 +274,16 @@ def import_ledger(
             session.rollback()
             report.seconds = round(time.perf_counter() - started, 3)
             return report
-        for plan, fields in todo:
-            if plan.compound_id not in entries:
-                report.opened.append({"row": plan.row.row, "code": plan.compound_code})
-            elif fields:
-                item = {"row": plan.row.row, "code": plan.compound_code, "fields": list(fields)}
-                report.updated.append(item)
-            else:
-                report.unchanged += 1
-        report.events = len(report.opened) + len(report.updated)
+        _plan_report(todo, entries, report)
         if dry_run:
             session.rollback()
             report.seconds = round(time.perf_counter() - started, 3)
             return report
         _apply(session, todo, entries, user, note, moment, progress, report)
         if report.applied:
+            if columns:
+                _remember_columns(conn, county, given)
+                report.columns_remembered = True
             session.commit()
         else:
             session.rollback()
@@ -218,10 +291,29 @@ def import_ledger(
     return report
 
 
+def _remember_columns(conn: Connection, county: str, given: dict[str, str]) -> None:
+    """The county's own header mapping, used by its next import without --columns."""
+    statement = text("UPDATE county SET ledger_columns = :columns WHERE code = :c")
+    conn.execute(statement.bindparams(bindparam("columns", type_=JSONB)),
+                 {"columns": given, "c": county})  # fmt: skip
+
+
+def _plan_report(todo: list, entries: dict[int, LedgerEntry], report: LedgerImportReport) -> None:
+    for plan, fields in todo:
+        if plan.compound_id not in entries:
+            report.opened.append({"row": plan.row.row, "code": plan.compound_code})
+        elif fields:
+            item = {"row": plan.row.row, "code": plan.compound_code, "fields": list(fields)}
+            report.updated.append(item)
+        else:
+            report.unchanged += 1
+    report.events = len(report.opened) + len(report.updated)
+
+
 def _match(
     sheet: Sheet,
     compounds: list,
-    labels: dict,
+    words: Vocabulary,
     report: LedgerImportReport,
     progress: Progress | None,
 ) -> list[_Plan]:
@@ -229,7 +321,7 @@ def _match(
     by_name: dict[str, list] = {}
     for c in compounds:
         by_name.setdefault(name_key(c.name), []).append(c)
-    plans = [_parse(row, labels) for row in sheet.rows]
+    plans = [_parse(row, sheet.columns, words) for row in sheet.rows]
     seen: dict[tuple[str, str], int] = {}  # sheet key → first row
     first_of: dict[int, int] = {}  # compound id → first row
     duplicate: dict[int, str] = {}
@@ -297,40 +389,44 @@ def _match(
 def _validate(
     plans: list[_Plan], entries: dict[int, LedgerEntry], today: date, report: LedgerImportReport
 ) -> list[tuple[_Plan, dict[str, Any]]]:
-    """Rows to apply with their fields (new) or changes (existing); refused rows reported."""
+    """Rows to apply with their fields (new) or changes (existing); refused rows reported,
+    the county's words and rule noted."""
     todo = []
     for plan in plans:
         problems = list(plan.problems)
         entry = entries.get(plan.compound_id) if plan.compound_id else None
-        if not problems:
-            if entry is None:
-                fields = _new_fields(plan.fields, today)
-                if fields.get("units_task") is None:
-                    problems.append(
-                        "挂账需填写问题房屋套数 / a new ledger entry needs its task units"
-                    )
-                else:
-                    problems += _check_rules(_state_new(fields, today))
-                    if plan.compound_id is not None and not problems:
-                        todo.append((plan, fields))
+        state = None
+        if not problems and entry is None:
+            fields = _new_fields(plan.fields, today)
+            if fields.get("units_task") is None:
+                problems.append("挂账需填写问题房屋套数 / a new ledger entry needs its task units")
             else:
-                fields = dict(plan.fields)
-                for name in UNIT_FIELDS:
-                    if name in fields and fields[name] is None:
-                        if name == "units_task":
-                            problems.append(f"{report.columns[name]} 为空 / task units are empty")
-                        else:
-                            fields[name] = 0  # a blank cell counts as 0, as Excel's SUM does
-                if "status" in fields and fields["status"] is None:
-                    problems.append(f"{report.columns['status']} 为空 / status is empty")
-                if not problems:
-                    changes = _changes(entry, fields)
-                    problems += _check_rules(_state_after(entry, changes, today))
-                    if not problems:
-                        todo.append((plan, changes))
+                state = _state_new(fields, today)
+        elif not problems:
+            fields = _changes(entry, _existing_fields(plan.fields, entry))
+            state = _state_after(entry, fields, today)
+        if state is not None:
+            problems += _check_rules(state)
         if problems:
             report.refused.append(RowIssue(plan.row.row, plan.code, plan.name, problems))
+        elif plan.compound_id is not None:
+            todo.append((plan, fields))
+            _note_words(plan, state, report)
     return todo
+
+
+def _note_words(plan: _Plan, state: dict[str, Any], report: LedgerImportReport) -> None:
+    """What the report lists of a row taken: words no vocabulary maps, a closing against the
+    county's rule (taken as recorded)."""
+    where = {"row": plan.row.row, "code": plan.compound_code}
+    if plan.unknown_status:
+        report.unknown_statuses.append(where | {"word": plan.unknown_status,
+                                                "status": state["status"]})  # fmt: skip
+    if plan.unmapped:
+        report.unmapped_blockers.append(where | {"words": plan.unmapped})
+    breach = closing_breach(SimpleNamespace(**state), report.closing_rule)
+    if breach:
+        report.against_rule.append(RowIssue(plan.row.row, plan.compound_code, plan.name, [breach]))
 
 
 def _check_totals(sheet: Sheet, plans: list[_Plan], report: LedgerImportReport) -> None:
@@ -348,9 +444,12 @@ def _check_totals(sheet: Sheet, plans: list[_Plan], report: LedgerImportReport) 
             continue
         summed = sum(plan.fields.get(name) or 0 for plan in plans)
         if written != summed:
+            report.totals.append({"row": sheet.total_row["row"], "column": sheet.columns[name],
+                                  "field": name, "sheet": written, "rows": summed})  # fmt: skip
             report.warnings.append(
                 f"第{sheet.total_row['row']}行合计的{sheet.columns[name]}为 {written}，明细之和为 "
-                f"{summed} / the sheet's total differs from the sum of its rows"
+                f"{summed} / the sheet's total of {sheet.columns[name]} is {written}, its rows add "
+                f"up to {summed}"
             )
 
 
@@ -383,8 +482,9 @@ def _apply(
             entry = entries.get(plan.compound_id)
             if entry is None:
                 open_entry(session, compounds[plan.compound_id], fields, user, note, at=moment,
-                           flush=False)  # fmt: skip
-            elif fields and update_entry(session, entry, fields, user, note, at=moment) is None:
+                           flush=False, as_recorded=True)  # fmt: skip
+            elif fields and update_entry(session, entry, fields, user, note, at=moment,
+                                         as_recorded=True) is None:  # fmt: skip
                 raise LedgerRuleError("核对与写入不一致 / the checked change did not apply")
         except (LedgerRuleError, LedgerConflict) as exc:
             # Checked beforehand, so this is a race or a rule the checks do not know: stop.

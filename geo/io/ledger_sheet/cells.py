@@ -1,5 +1,9 @@
-"""Cell values as the ledger keeps them: counts typed as "120 套", statuses and blockers in an
-office's own words, lists, text; dates go to geo.core.dates.parse_date, the one date parser.
+"""Cell values as the ledger keeps them: counts typed as "120 套", statuses and blockers in the
+county's own words, lists, text; dates go to geo.core.dates.parse_date, the one date parser.
+
+Statuses and blockers are read by geo.core.vocabulary (one data file, a county's own on top):
+titlemap's own labels and codes first, then the county's words, whose text is kept beside the
+category. A word the vocabulary does not know is never a reason to refuse a row.
 
 A bad cell raises a ValueError whose message names the problem (CellError here, DateError
 from parse_date); the import puts the column's header in front, so a clerk sees which cell.
@@ -8,21 +12,30 @@ from parse_date); the import puts the column's header in front, so a clerk sees 
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from geo.core.dates import cn_date, parse_date
-from geo.core.model import BLOCKER_LABELS, STATUS_LABELS
+from geo.core.model import BLOCKER_LABELS, STATUS_LABELS, Blocker
+from geo.core.vocabulary import NONE, Vocabulary, load_vocabulary
 from geo.io.ledger_sheet.columns import (
-    BLOCKER_SPLIT,
-    BLOCKER_WORDS,
     LIST_SPLIT,
-    NO_BLOCKER_WORDS,
-    STATUS_WORDS,
+    NO_BLOCKERS,
     header_key,
     is_blank,
     text_of,
 )
+
+# titlemap's own words (what our export writes): a category, no county word to keep
+OWN_STATUSES = {header_key(label): s.value for s, label in STATUS_LABELS.items()} | {
+    s.value: s.value for s in STATUS_LABELS
+}
+OWN_BLOCKERS = {header_key(label): b.value for b, label in BLOCKER_LABELS.items()} | {
+    b.value: b.value for b in BLOCKER_LABELS
+}
+OPEN_BRACKETS, CLOSE_BRACKETS = "(（[【<《", ")）]】>》"
+BLOCKER_SEPARATORS = "、，,;；\n\t 　"
 
 
 class CellError(ValueError):
@@ -55,40 +68,72 @@ def parse_units(value: Any) -> int | None:
     return number
 
 
-def parse_status(value: Any) -> str | None:
+@dataclass(frozen=True)
+class StatusCell:
+    """A status cell: the category, and the county's word when it is not titlemap's own.
+
+    `status` is None for a word the vocabulary does not know: the import takes the status from
+    the figures (never 已销号 by guess) and lists the word."""
+
+    status: str | None
+    word: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockerCell:
+    """A blockers cell: categories in the sheet's order; the phrases as written (when any is
+    the county's own rather than titlemap's label); those no category took (kept as `other`)."""
+
+    codes: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+
+
+def parse_status(value: Any, words: Vocabulary | None = None) -> StatusCell | None:
+    """A status in titlemap's words or the county's; None when blank."""
     if is_blank(value):
         return None
-    status = STATUS_WORDS.get(header_key(value))
-    if status is None:
-        allowed = "、".join(STATUS_LABELS.values())
-        raise CellError(f"未知化解状态“{text_of(value)}”，可填：{allowed} / unknown status")
-    return status
+    own = OWN_STATUSES.get(header_key(value))
+    if own is not None:
+        return StatusCell(own)
+    return StatusCell((words or load_vocabulary()).status(value), text_of(value))
 
 
-def parse_blockers(value: Any) -> list[str]:
-    """Blocker labels (or codes) separated by 、，, ; or spaces → codes, in the sheet's order."""
+def blocker_phrases(value: Any) -> list[str]:
+    """The phrases of a blockers cell as written, split at 、，,;； and spaces outside brackets:
+    "手续缺失（立项、规划）；欠税" → ["手续缺失（立项、规划）", "欠税"]."""
+    phrases, current, depth = [], [], 0
+    for char in str(value):
+        depth += (char in OPEN_BRACKETS) - (char in CLOSE_BRACKETS and depth > 0)
+        if depth == 0 and char in BLOCKER_SEPARATORS:
+            phrases.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    phrases.append("".join(current))
+    return [phrase.strip() for phrase in phrases if phrase.strip()]
+
+
+def parse_blockers(value: Any, words: Vocabulary | None = None) -> BlockerCell:
+    """Blocker phrases → categories; an unknown phrase becomes `other`, its words kept."""
     if is_blank(value):
-        return []
-    whole = header_key(value)
-    if whole in NO_BLOCKER_WORDS or text_of(value) in NO_BLOCKER_WORDS:
-        return []
-    word = unicodedata.normalize("NFKC", str(value))
-    word = re.sub(r"\([^)]*\)", "", word)  # 手续缺失（立项/规划/…）→ 手续缺失
+        return BlockerCell()
+    words = words or load_vocabulary()
+    phrases = blocker_phrases(value)
     codes: list[str] = []
-    unknown = []
-    for part in BLOCKER_SPLIT.split(word):
-        part = part.strip()
-        if not part:
-            continue
-        code = BLOCKER_WORDS.get(part)
+    unmapped: list[str] = []
+    own = True
+    for phrase in phrases:
+        code = OWN_BLOCKERS.get(header_key(phrase))
         if code is None:
-            unknown.append(part)
-        elif code not in codes:
+            own = own and phrase == NO_BLOCKERS
+            code = NONE if phrase == NO_BLOCKERS else words.blocker(phrase)
+        if code is None:
+            code = Blocker.OTHER.value
+            unmapped.append(phrase)
+        if code != NONE and code not in codes:
             codes.append(code)
-    if unknown:
-        allowed = "、".join(BLOCKER_LABELS.values())
-        raise CellError(f"未知卡点“{'、'.join(unknown)}”，可填：{allowed} / unknown blocker")
-    return codes
+    return BlockerCell(codes, [] if own else phrases, unmapped)
 
 
 def parse_list(value: Any) -> list[str]:
@@ -123,7 +168,7 @@ def name_key(value: Any) -> str:
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "int": parse_units,
     "date": parse_date,
-    "status": parse_status,
+    "status": parse_status,  # with the shipped vocabulary; the import passes the county's
     "blockers": parse_blockers,
     "list": parse_list,
     "text": parse_text,

@@ -1,8 +1,11 @@
-"""The ledger's columns and words: which header means which field, which cell words mean
-which status or blocker, and what the package shares (progress stages, its error).
+"""The ledger's columns: which header means which field, how a county's own headers are read
+by their meaning, and what the package shares (progress stages, its error, row words).
 
 Header words are compared after `header_key` (full-width → half-width, spaces, "*" and any
-bracketed unit such as "（套）" removed); `COLUMNS` lists the variants offices use.
+bracketed unit such as "（套）" removed). A header is found, in this order, by the county's own
+mapping (`--columns`, remembered per county), by one of `COLUMNS`' aliases, then by its meaning
+(`header_meaning`: 首次登记 / 首登 … with 套数 / 户数 → units_first_registered). The words of
+cells — statuses, blockers — are the county's and live in geo/core/vocabulary.toml.
 """
 
 import re
@@ -12,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from geo import TitlemapError
-from geo.core.model import BLOCKER_LABELS, STATUS_LABELS
 
 # progress(stage, done, total): stage is one of STAGES; total is None while unknown.
 Progress = Callable[[str, int, int | None], None]
@@ -127,43 +129,80 @@ for _column in COLUMNS:
     for _word in (_column.header, *_column.aliases):
         HEADERS[header_key(_word)] = _column.field
 
-STATUS_WORDS: dict[str, str] = {}
-for _status, _label in STATUS_LABELS.items():
-    STATUS_WORDS[header_key(_label)] = _status.value
-    STATUS_WORDS[_status.value] = _status.value
-STATUS_WORDS |= {
-    "未开始": "not_started", "未启动化解": "not_started",
-    "正在推进": "in_progress", "化解中": "in_progress", "办理中": "in_progress",
-    "推进": "in_progress", "进行中": "in_progress",
-    "停滞不前": "stalled", "暂停": "stalled", "停滞中": "stalled",
-    "首次登记完成": "first_registered", "已完成首次登记": "first_registered",
-    "销号": "closed", "已化解": "closed", "化解销号": "closed",
-}  # fmt: skip
+# -- headers by meaning ---------------------------------------------------------------------------
 
-BLOCKER_WORDS: dict[str, str] = {}
-for _blocker, _label in BLOCKER_LABELS.items():
-    BLOCKER_WORDS[header_key(_label)] = _blocker.value  # "手续缺失" without its bracket
-    BLOCKER_WORDS[_blocker.value] = _blocker.value
-BLOCKER_WORDS |= {
-    "手续不全": "approvals", "手续不完善": "approvals", "缺少手续": "approvals",
-    "手续缺失": "approvals",
-    "欠缴出让金": "land_premium", "土地出让金": "land_premium", "出让金未缴清": "land_premium",
-    "欠缴土地出让金": "land_premium",
-    "欠税": "taxes", "税费": "taxes", "欠缴税款": "taxes",
-    "开发企业失联": "developer", "开发企业违规": "developer", "企业失联": "developer",
-    "开发商失联": "developer",
-    "抵押未解除": "mortgage", "查封": "mortgage", "抵押": "mortgage", "抵押查封": "mortgage",
-    "工程款": "construction_debt", "欠工程款": "construction_debt",
-    "规划不符": "planning_conflict", "违反规划": "planning_conflict",
-    "面积不符": "area_discrepancy", "权属不符": "area_discrepancy",
-    "权属争议": "area_discrepancy",
-}  # fmt: skip
-NO_BLOCKER_WORDS = {"尚未研判", "未研判", "待研判", "无", "暂无", "-", "—", "/", "无卡点"}
+# A count header: 套数 / 户数 / 数量 anywhere, or 套 / 户 at its end or in its bracket
+# ("已办首次登记（套）").
+COUNT_RE = re.compile(r"套数|户数|数量|[套户]$|[(\[【][套户][)\]】]")
+# Not a count of done homes: what remains (未 / 尚未 / 剩余 / 待), a rate, an area, a date.
+NOT_DONE_RE = re.compile(r"未|剩余|待|率|比例|占比|%|面积|金额|栋|幢|日期|时间")
+# Registration words: a header holding words of both fields is ambiguous, reported, not guessed.
+REGISTRATION_WORDS = (
+    ("units_first_registered", re.compile(r"首次.{0,4}登记|首登|初始登记|大证")),
+    ("units_transferred", re.compile(r"转移|过户|办证|产权证|权证|发证|小证|分户登记")),
+)
+TASK_WORDS = ("问题", "任务", "涉及", "登记难", "摸排", "挂账", "台账")
+# Headers of words rather than counts, by how they end: 化解进度 / 办理状态, 卡点类型.
+WORD_MEANINGS = (
+    ("status", re.compile(r"(状态|进度)$")),
+    ("blockers", re.compile(r"卡点(类型|类别|问题)?$")),
+)
+IGNORE = "-"  # in --columns: "备注=-" leaves a column out
+
+
+def header_meaning(word: Any) -> tuple[str, ...]:
+    """The fields a header means by its words, for headers no alias names: () for none, one
+    field, or several when it is ambiguous ("首次及转移登记套数"). Counts need a count word
+    (套数 / 户数 …) and what was done (not 未办证, not a rate); words end as WORD_MEANINGS say."""
+    key = header_key(word)
+    whole = re.sub(r"[\s*:]", "", unicodedata.normalize("NFKC", str(word)))
+    if not key:
+        return ()
+    if not COUNT_RE.search(whole):
+        return tuple(f for f, ending in WORD_MEANINGS if ending.search(key))[:1]
+    if NOT_DONE_RE.search(key):
+        return ()
+    found = tuple(f for f, words in REGISTRATION_WORDS if words.search(key))
+    if found:
+        return found
+    return ("units_task",) if any(w in key for w in TASK_WORDS) else ()
+
+
+def field_of(word: str) -> str | None:
+    """A field named in --columns: its name (units_transferred), our header (转移登记套数) or
+    one of its aliases; IGNORE for a column to leave out."""
+    key = header_key(word)
+    if key in (IGNORE, "忽略", "不导入", "ignore"):
+        return IGNORE
+    if key in BY_FIELD:
+        return key
+    return HEADERS.get(key)
+
+
+def parse_columns(text: str | None) -> dict[str, str]:
+    """--columns "表头=字段,表头=字段" → {header as written: field}; a bad pair is one line."""
+    out: dict[str, str] = {}
+    for pair in re.split(r"[,，;；\n]+", text or ""):
+        if not pair.strip():
+            continue
+        header, sep, name = unicodedata.normalize("NFKC", pair).partition("=")
+        field = field_of(name) if sep and header.strip() else None
+        if field is None:
+            allowed = "、".join(column.field for column in COLUMNS)
+            raise LedgerSheetError(
+                f"--columns 中的“{pair.strip()}”应为“表头=字段”，字段可用 / should be "
+                f"header=field, one of: {allowed}（或 - 表示不导入 / or - to leave it out）"
+            )
+        out[header.strip()] = field
+    return out
+
+
+# -- rows that are not data ------------------------------------------------------------------------
 
 TOTAL_RE = re.compile(r"^\S{0,16}?(合计|小计|总计)$")
+# Sign-off and note lines under the table: 填表单位（盖章）：… 填表日期：… 审核人：… 注：…
 SIGN_OFF_RE = re.compile(
-    r"^(填表人|填报人|制表人|审核人|审核|分管领导|主要领导|单位负责人|负责人|联系人|联系电话|"
-    r"填表日期|填报日期|制表日期|报送日期|注|备注|说明|填报单位)[:：\s]"
+    r"^(填表|填报|制表|报送|审核|审批|签发|分管|主要领导|单位负责人|负责人|联系人|联系电话|"
+    r"注|备注|附注|说明)[^:：\s]{0,6}[:：\s.．、]"
 )
 LIST_SPLIT = re.compile(r"[、，,;；\n]+")
-BLOCKER_SPLIT = re.compile(r"[、,;\s]+")  # after NFKC: ，→,  ；→;

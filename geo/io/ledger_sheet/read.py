@@ -1,6 +1,10 @@
 """Opening a ledger file: xlsx (merged cells filled in) or CSV (UTF-8, UTF-16 or GBK/GB18030),
 the header row found under any title rows, and the data rows told from 合计 rows, sign-off
-lines, repeated headers and group lines.
+and note lines (填表单位：… 填表日期：…, 注：…), repeated headers and group lines.
+
+A header is read by the county's own mapping first (`given`, from --columns or remembered),
+then by an alias, then by its meaning (columns.header_meaning); a header whose words name
+two fields is listed as ambiguous, never guessed.
 
 Every row keeps the spreadsheet's own row number (what a clerk sees in Excel; for a CSV, the
 record number), so a refused row can be found and fixed.
@@ -19,6 +23,7 @@ from typing import Any
 from geo.io.ledger_sheet.columns import (
     FORMULA_STARTS,
     HEADERS,
+    IGNORE,
     PROGRESS_GROUP,
     SERIAL_HEADER,
     SIGN_OFF_RE,
@@ -27,6 +32,7 @@ from geo.io.ledger_sheet.columns import (
     LedgerSheetError,
     Progress,
     header_key,
+    header_meaning,
     is_blank,
     text_of,
     tick,
@@ -54,13 +60,21 @@ class Sheet:
     skipped: list[dict] = field(default_factory=list)  # {row, reason}; blank rows only counted
     blank_rows: int = 0
     total_row: dict | None = None  # the 合计 row: {row, units_task, …} as written
+    matched_by: dict[str, str] = field(default_factory=dict)  # field → given / alias / meaning
+    ambiguous_columns: list[dict] = field(default_factory=list)  # {header, fields}
 
 
 def read_sheet(
-    path: str | Path, progress: Progress | None = None, name: str | None = None
+    path: str | Path,
+    progress: Progress | None = None,
+    name: str | None = None,
+    given: dict[str, str] | None = None,
 ) -> Sheet:
-    """Read an xlsx or CSV ledger into rows, or raise LedgerSheetError naming the problem."""
+    """Read an xlsx or CSV ledger into rows, or raise LedgerSheetError naming the problem.
+
+    `given` maps the county's own headers to fields (--columns; IGNORE leaves one out)."""
     path = Path(path)
+    given = {header_key(word): f for word, f in (given or {}).items()}
     name = name or path.name
     try:
         with path.open("rb") as handle:
@@ -76,13 +90,13 @@ def read_sheet(
             "an old .xls or a password-protected workbook: save it as .xlsx"
         )
     if head.startswith(b"PK"):
-        return _read_xlsx(path, name, progress)
+        return _read_xlsx(path, name, progress, given)
     if suffix in (".xlsx", ".xlsm"):
         raise LedgerSheetError(
             f"{name} 不是有效的 xlsx 文件（文件损坏或不完整）/ not a valid xlsx file (corrupt or "
             "truncated): 请重新导出或另存 / export or save it again"
         )
-    return _read_csv(path, name, progress)
+    return _read_csv(path, name, progress, given)
 
 
 # xlsx -----------------------------------------------------------------------------------------
@@ -124,7 +138,7 @@ def _merged_ranges(path: Path, sheet_path: str | None) -> list[tuple[int, int, i
     return ranges
 
 
-def _read_xlsx(path: Path, name: str, progress: Progress | None) -> Sheet:
+def _read_xlsx(path: Path, name: str, progress: Progress | None, given: dict) -> Sheet:
     from openpyxl import load_workbook
 
     try:
@@ -142,7 +156,7 @@ def _read_xlsx(path: Path, name: str, progress: Progress | None) -> Sheet:
             estimate = sheet.max_row if (sheet.max_row or 0) > 1 else None
             sheet.reset_dimensions()  # some writers store a wrong <dimension>: read every row
             head = [list(r) for r in sheet.iter_rows(max_row=60, values_only=True)]
-            header = _find_header(head)
+            header = _find_header(head, given)
             if header and (best is None or header.score > best[1].score):
                 best = (sheet, header, estimate)
         if best is None:
@@ -219,7 +233,7 @@ def _decode(raw: bytes, name: str) -> tuple[str, str]:
     )
 
 
-def _read_csv(path: Path, name: str, progress: Progress | None) -> Sheet:
+def _read_csv(path: Path, name: str, progress: Progress | None, given: dict) -> Sheet:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -236,7 +250,7 @@ def _read_csv(path: Path, name: str, progress: Progress | None) -> Sheet:
             ]
         except csv.Error:
             continue
-        header = _find_header(head)
+        header = _find_header(head, given)
         if header and (best is None or header.score > best[1].score):
             best = (delimiter, header)
     if best is None:
@@ -271,6 +285,8 @@ class _Header:
     words: dict[int, str]  # 0-based column → the header as written (for messages)
     ignored: list[str]
     score: int
+    how: dict[int, str] = field(default_factory=dict)  # 0-based column → given/alias/meaning
+    ambiguous: list[dict] = field(default_factory=list)  # {header, fields}
 
 
 def _no_header(name: str) -> str:
@@ -285,48 +301,78 @@ def _known(value: Any) -> str | None:
     return None if is_blank(value) else HEADERS.get(header_key(value))
 
 
-def _header_of(rows: list[list], top: int, two: bool) -> _Header:
+def _meaning_of(word: str, given: dict[str, str]) -> tuple[str, tuple[str, ...]] | None:
+    """(how, fields) for one header word: the county's own mapping, an alias, or its meaning."""
+    key = header_key(word)
+    if key in given:
+        return "given", (given[key],)
+    if key in HEADERS:
+        return "alias", (HEADERS[key],)
+    fields = header_meaning(word)
+    return ("meaning", fields) if fields else None
+
+
+def _column_of(up: str, down: str, two: bool, given: dict[str, str]):
+    """The field of one column from its header cells: (how, fields, the word as written).
+
+    Two rows: the words together first ("首次登记" over "套数"), then the lower, then the upper.
+    When the lower row alone means the same as both together ("登记进展" over "首次登记套数"),
+    the column is the lower row's, as written."""
+    candidates = []
+    if two and up and down and up != down:
+        candidates.append(up + down)
+    if two and down:
+        candidates.append(down)
+    if up:
+        candidates.append(up)
+    for word in candidates:
+        found = _meaning_of(word, given)
+        if found is None:
+            continue
+        if word != down and word == up + down:
+            alone = _meaning_of(down, given)
+            if alone is not None and alone[1] == found[1]:
+                found, word = alone, down
+        return (*found, word.replace("\n", ""))
+    return None
+
+
+def _header_of(rows: list[list], top: int, two: bool, given: dict[str, str]) -> _Header:
     """The columns read from row `top` (0-based), alone or over the row below it."""
     upper = rows[top]
     lower = rows[top + 1] if two else []
     width = max(len(upper), len(lower))
-    fields: dict[int, str] = {}
-    words: dict[int, str] = {}
-    ignored: list[str] = []
+    header = _Header([top + 1, top + 2] if two else [top + 1], {}, {}, [], 0)
     for k in range(width):
-        up = upper[k] if k < len(upper) else None
-        down = lower[k] if k < len(lower) else None
-        up_text, down_text = text_of(up), text_of(down)
-        found = None
-        word = down_text or up_text
-        if two and up_text and down_text and up_text != down_text:
-            found = _known(up_text + down_text)  # 首次登记 over 套数
-            word = up_text + down_text
-        if found is None and two and down_text:
-            found, word = _known(down_text), down_text
-        if found is None and up_text:
-            found, word = _known(up_text), up_text
+        up = text_of(upper[k] if k < len(upper) else None)
+        down = text_of(lower[k] if k < len(lower) else None)
+        found = _column_of(up, down, two, given)
+        written = (down or up).replace("\n", "")
         if found is None:
-            if word and header_key(word) not in (SERIAL_HEADER, PROGRESS_GROUP):
-                ignored.append(word.replace("\n", ""))
+            if written and header_key(written) not in (SERIAL_HEADER, PROGRESS_GROUP):
+                header.ignored.append(written)
             continue
-        if found in fields.values():
-            ignored.append(f"{word}（重复 / duplicate）")
-            continue
-        fields[k], words[k] = found, word.replace("\n", "")
-    score = len(fields)
-    rows_used = [top + 1, top + 2] if two else [top + 1]
-    return _Header(rows_used, fields, words, ignored, score)
+        how, fields, word = found
+        if fields == (IGNORE,):
+            header.ignored.append(f"{word}（指定不导入 / left out）")
+        elif len(fields) > 1:
+            header.ambiguous.append({"header": word, "fields": list(fields)})
+        elif fields[0] in header.fields.values():
+            header.ignored.append(f"{word}（重复 / duplicate）")
+        else:
+            header.fields[k], header.words[k], header.how[k] = fields[0], word, how
+    header.score = len(header.fields)
+    return header
 
 
-def _find_header(rows: list[list]) -> _Header | None:
+def _find_header(rows: list[list], given: dict[str, str]) -> _Header | None:
     """The best header among the first rows: a name or code column and two more known ones."""
-    singles = [_header_of(rows, top, False) for top in range(len(rows))]
+    singles = [_header_of(rows, top, False, given) for top in range(len(rows))]
     best = None
     for top in range(len(rows)):
         candidates = [singles[top]]
         if top + 1 < len(rows):
-            two = _header_of(rows, top, True)
+            two = _header_of(rows, top, True, given)
             if two.score > max(singles[top].score, singles[top + 1].score):
                 candidates.append(two)
         for header in candidates:
@@ -359,6 +405,16 @@ def _column_number_row(cells: list) -> bool:
     return len(numbers) >= 3 and numbers == list(range(numbers[0], numbers[0] + len(numbers)))
 
 
+def _count_like(value: Any) -> bool:
+    """A cell that reads as a number of homes ("120", 120, "1,024 套"), not words beside it."""
+    if isinstance(value, bool) or is_blank(value):
+        return False
+    if isinstance(value, int | float):
+        return True
+    word = re.sub(r"\s", "", unicodedata.normalize("NFKC", str(value)))
+    return re.fullmatch(r"-?[\d,.]+(套|户)?", word) is not None
+
+
 ROW_KINDS = {
     "total": "合计/小计行 / total row",
     "sign_off": "签字/说明行 / sign-off or note line",
@@ -378,9 +434,9 @@ def _row_kind(cells: list, header: _Header) -> tuple[str, str] | None:
                 return "total", word
     first = next((str(v).strip() for v in cells if isinstance(v, str) and v.strip()), "")
     units = [cells[k] for k, f in header.fields.items() if f in UNIT_FIELDS and k < len(cells)]
-    counts = [v for v in units if not is_blank(v) and str(v).strip() != first]
+    counts = [v for v in units if _count_like(v)]
     signed = SIGN_OFF_RE.match(first) or "签字" in first or "盖章" in first
-    if first and signed and not counts:  # 填表人：… with no counts beside it
+    if first and signed and not counts:  # 填表单位：… 填表日期：… with no counts beside it
         return "sign_off", first[:20]
     if key_texts and all(HEADERS.get(w) in ("compound_code", "compound_name") for w in key_texts):
         return "header", first[:20]
@@ -435,5 +491,6 @@ def _collect(
     if progress is not None:
         progress("read", number, number)
     columns = {f: header.words[k] for k, f in header.fields.items()}
+    how = {f: header.how[k] for k, f in header.fields.items()}
     return Sheet(name, kind, encoding, sheet_name, header.rows, columns, header.ignored, out,
-                 skipped, blank, total_row)  # fmt: skip
+                 skipped, blank, total_row, how, header.ambiguous)  # fmt: skip

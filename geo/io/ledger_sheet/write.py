@@ -90,17 +90,34 @@ def _words(name: str, value: Any) -> Any:
     return str(value)
 
 
+# A frame column holding the county's own words for a field: written instead of our label.
+COUNTY_WORDS = {"status": "status_word", "blockers": "blocker_words"}
+
+
+def _cell(name: str, value: Any, words: dict[str, Any]) -> Any:
+    """One frame value as the sheet shows it: the county's own words for it when it has them."""
+    own = words.get(COUNTY_WORDS.get(name, ""))
+    if name == "blockers" and _codes(own):
+        return "、".join(_codes(own))
+    if name == "status" and not _missing(own) and own != "":
+        return str(own)
+    return _words(name, value)
+
+
 def _table(rows: pd.DataFrame) -> tuple[list[Column], Iterator[list]]:
-    """The columns to write (the frame's, in layout order) and the rows as sheet values."""
+    """The columns to write (the frame's, in layout order) and the rows as sheet values; a
+    status or blockers in the county's own words (status_word, blocker_words) as it wrote them."""
     missing = [name for name in WRITER_REQUIRED if name not in rows.columns]
     if missing and not ("compound_name" in rows.columns and missing == ["compound_code"]):
         raise TitlemapError(f"台账表缺少列 / the ledger frame lacks columns: {missing}")
     columns = [column for column in COLUMNS if column.field in rows.columns]
     names = [column.field for column in columns]
+    own = [COUNTY_WORDS[n] for n in names if n in COUNTY_WORDS and COUNTY_WORDS[n] in rows.columns]
 
     def generate() -> Iterator[list]:
-        for record in rows[names].itertuples(index=False, name=None):
-            yield [_words(name, value) for name, value in zip(names, record, strict=True)]
+        for record in rows[names + own].itertuples(index=False, name=None):
+            words = dict(zip(own, record[len(names) :], strict=True))
+            yield [_cell(name, value, words) for name, value in zip(names, record, strict=False)]
 
     return columns, generate()
 
@@ -244,7 +261,7 @@ LEDGER_SQL = """
            d.name AS developer, e.units_task, e.units_first_registered, e.units_transferred,
            e.status, e.blockers, e.blocker_note, e.lead_department, e.cooperating_departments,
            e.supervising_leader, e.plan, e.task_force_lead, e.deadline, e.opened_on,
-           e.closed_on, e.close_reason
+           e.closed_on, e.close_reason, e.status_word, e.blocker_words
     FROM ledger_entry e
     JOIN compound c ON c.id = e.compound_id
     LEFT JOIN township t ON t.id = c.township_id
@@ -255,7 +272,8 @@ LEDGER_SQL = """
 
 
 def ledger_frame(conn: Connection, county: str) -> pd.DataFrame:
-    """The county's current ledger as the writers' frame (WRITER_COLUMNS)."""
+    """The county's current ledger as the writers' frame (WRITER_COLUMNS, and the county's own
+    words: status_word, blocker_words)."""
     result = conn.execute(text(LEDGER_SQL), {"county": county})
     return pd.DataFrame(result.all(), columns=list(result.keys()), dtype=object)
 

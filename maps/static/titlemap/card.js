@@ -112,6 +112,14 @@
     return String(value);
   };
 
+  // What the county's ledger wrote for the blockers and the status, when it is its own words.
+  App.prototype.countyWords = function (ledger) {
+    var parts = [];
+    if (ledger.blocker_words && ledger.blocker_words.length) parts.push(ledger.blocker_words.join('、'));
+    if (ledger.status_word) parts.push('化解状态“' + ledger.status_word + '”');
+    return parts.join('；');
+  };
+
   App.prototype.renderCard = function (card) {
     var body = clear(this.cardBody), ledger = card.ledger, app = this;
     var status = ledger ? ledger.status : 'not_on_ledger';
@@ -160,7 +168,10 @@
       row(t, '首次登记', num(ledger.units_first_registered) + ' 套 · ' + pct(ledger.first_rate));
       row(t, '转移登记', num(ledger.units_transferred) + ' 套 · ' + pct(ledger.transfer_rate));
       row(t, '总体登记率', pct(ledger.overall_rate));
-      row(t, '卡点', this.changeText('blockers', ledger.blockers || []));
+      var blockers = row(t, '卡点', this.changeText('blockers', ledger.blockers || []));
+      // the county's own words under the categories (textContent: shown as text, never HTML)
+      var words = this.countyWords(ledger);
+      if (words) add(blockers, el('div', 'tm-muted tm-card-words', '县台账原文：' + words));
       row(t, '问题描述', ledger.blocker_note);
       row(t, '牵头单位', ledger.lead_department);
       row(t, '配合单位', (ledger.cooperating_departments || []).join('、'));

@@ -151,6 +151,29 @@
     this.dateInput.max = options.today;
     this.dateInput.value = options.today;
     this.dateNote.textContent = '台账历史自 ' + cnDate(options.history_start) + ' 起';
+    this.fillCounties(options.counties || []);
+  };
+
+  // The county chooser, under the title where the database holds more than one county:
+  // choosing one opens its map (filters and date belong to a county).
+  App.prototype.fillCounties = function (counties) {
+    var app = this;
+    if (counties.length < 2 || this.countySelect) return;
+    var select = el('select', 'tm-select');
+    select.name = 'county';
+    select.setAttribute('aria-label', '县 / county');
+    counties.forEach(function (c) {
+      var o = el('option', null, c.name + '（' + c.code + '）');
+      o.value = c.code;
+      o.selected = c.code === app.county;
+      select.appendChild(o);
+    });
+    select.addEventListener('change', function () {
+      window.location.assign(window.location.pathname + query({ county: select.value }));
+    });
+    this.countySelect = select;
+    var box = add(el('label', 'tm-field tm-county'), el('span', 'tm-label', '县 / county'), select);
+    this.panel.insertBefore(box, this.summaryBox);
   };
 
   App.prototype.resetFilters = function () {

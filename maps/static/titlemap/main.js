@@ -69,6 +69,8 @@
       this.legend = legend;
     }
 
+    // Metres only: county staff measure in metres (Leaflet's default adds feet and miles).
+    L.control.scale({ imperial: false, position: 'bottomleft' }).addTo(map);
     this.buildPanel();
     map.on('mousemove', L.Util.throttle(this.onMove, 40, this), this);
     map.on('mouseout', this.hideTip, this);
