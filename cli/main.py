@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import county_or_default, database, err, out
+from cli.common import VocabularyFile, county_or_default, database, err, out, vocabulary_of
 from geo import TitlemapError
 from geo.core.settings import get_settings
 
@@ -275,23 +275,14 @@ def import_layer(
             "seven parameters for Xi'an 1980 / Beijing 1954"
         ),
     ] = None,
-    vocabulary: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            help="本县词表（同 vocabulary.toml 格式），缺省取 TITLEMAP_VOCABULARY / the county's "
-            "own words file; default TITLEMAP_VOCABULARY",
-        ),
-    ] = None,
+    vocabulary: VocabularyFile = None,
 ) -> None:
     """导入图层文件（GPKG/Shapefile zip/GeoJSON/DXF/CSV/界址点坐标 TXT）/ import a spatial file,
     all or nothing."""
-    from geo.core.vocabulary import load_vocabulary
     from geo.io.importer import import_file
 
     settings = get_settings()
-    words = load_vocabulary(vocabulary or settings.vocabulary)
+    words = vocabulary_of(vocabulary)
     with progress_bar() as progress:
         report = import_file(database(), path, county or settings.county, layer,
                              partial=partial, crs=crs, progress=progress, trust=trust,
@@ -320,22 +311,13 @@ def ledger_import(
             "the county's headers → fields, remembered for its next imports"
         ),
     ] = None,
-    vocabulary: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            help="本县词表（同 vocabulary.toml 格式），缺省取 TITLEMAP_VOCABULARY / the county's "
-            "own words file; default TITLEMAP_VOCABULARY",
-        ),
-    ] = None,
+    vocabulary: VocabularyFile = None,
 ) -> None:
     """导入化解台账表格（表头、卡点和状态用本县的说法）/ import the ledger spreadsheet as the
     county keeps it, all or nothing."""
-    from geo.core.vocabulary import load_vocabulary
     from geo.io.ledger_sheet import import_ledger, parse_columns
 
-    words = load_vocabulary(vocabulary or get_settings().vocabulary)
+    words = vocabulary_of(vocabulary)
     given = parse_columns(columns)
     with progress_bar() as progress:
         who = user or f"命令行 {getpass.getuser()}"
