@@ -548,3 +548,11 @@ J1,1,3962360.000,425000.000
     assert recorded_area(db, "东岗勘测定界-1") == pytest.approx(4000)
     page = client.get("/parcels/东岗勘测定界-1", params={"county": COUNTY})
     assert page.status_code == 200 and "尚无宗地代码" in page.text
+    # the map's search box finds it by its plot number, and % or _ in a search match literally
+    found = client.get("/api/parcels", params={"q": "东岗勘测定界", "county": COUNTY})
+    assert found.status_code == 200
+    assert [f["properties"]["code"] for f in found.json()["features"]] == ["东岗勘测定界-1"]
+    assert client.get("/api/parcels", params={"q": "%", "county": COUNTY}).json()["features"] == []
+    search = client.get("/parcels", params={"code": " 东岗勘测定界-1 ", "county": COUNTY},
+                        follow_redirects=False)  # fmt: skip
+    assert search.status_code == 303 and "/parcels/%E4%B8%9C" in search.headers["location"]

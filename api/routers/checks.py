@@ -15,6 +15,7 @@
 import json
 import math
 import re
+import unicodedata
 from io import BytesIO
 from typing import Annotated
 from urllib.parse import quote
@@ -229,15 +230,10 @@ def parcel_find(
     area, a point inside, the box and the parcel page's address — for the web map's search
     box and the compound card."""
     county = county_of(request, county)
-    prefix = (q or "").strip().upper()
-    prefix = prefix[:19] if len(prefix) == 28 else prefix  # a 不动产单元代码 names its 宗地
+    prefix = _code_asked(q)
     if not prefix and not compound:
         raise HTTPException(
             422, "需要 q（宗地代码或其开头）或 compound（小区编号）/ give q or compound"
-        )
-    if prefix and not re.fullmatch("[0-9A-Z]+", prefix):
-        raise HTTPException(
-            422, f"宗地代码只含数字和大写字母 / a parcel code holds digits and letters: {q!r}"
         )
     with user_errors(404):
         epsg = get_county(conn, county).epsg
@@ -275,14 +271,29 @@ def parcel_find(
         )::text
         FROM page s
     """
-    params = {"county": county, "prefix": prefix + "%", "compound": compound, "limit": limit,
-              "epsg": epsg}  # fmt: skip
+    params = {"county": county, "prefix": _starting_with(prefix), "compound": compound,
+              "limit": limit, "epsg": epsg}  # fmt: skip
     body = json.loads(conn.execute(text(sql), params).scalar_one())
     for feature in body["features"]:
         props = feature["properties"]
         props["land_use_label"] = LAND_USE_LABELS.get(props["land_use"] or "")
         props["page"] = _page_url(props["code"], county)
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+
+
+def _code_asked(value: str | None) -> str:
+    """A parcel code as typed: 宗地代码 (any case; a 28-character 不动产单元代码 names its
+    宗地 by its first 19) or a survey's own plot number (滨河安置小区-1), as stored."""
+    code = unicodedata.normalize("NFKC", value or "").strip()
+    if re.fullmatch("[0-9A-Za-z]+", code):
+        code = code.upper()
+        return code[:19] if len(code) == 28 else code
+    return code
+
+
+def _starting_with(prefix: str) -> str:
+    """A LIKE pattern for codes starting with `prefix`, its % and _ taken literally."""
+    return re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
 
 
 # -- the parcel page -----------------------------------------------------------------------------
@@ -300,8 +311,8 @@ def parcel_search(
     county = county_of(request, county)
     if not code or not code.strip():
         return _search_page(county, "", [])
-    code = code.strip().upper()
-    parcel = code[:19] if len(code) == 28 else code
+    code = code.strip()
+    parcel = _code_asked(code)
     found = conn.execute(
         text("SELECT code FROM parcel WHERE county_code = :c AND code = :code"),
         {"c": county, "code": parcel},
@@ -313,7 +324,7 @@ def parcel_search(
             SELECT code FROM parcel WHERE county_code = :c AND code LIKE :prefix
             ORDER BY code LIMIT 20
         """),
-        {"c": county, "prefix": parcel.replace("%", "").replace("_", "") + "%"},
+        {"c": county, "prefix": _starting_with(parcel)},
     ).scalars().all()  # fmt: skip
     return _search_page(county, code, like, 404)
 
