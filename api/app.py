@@ -15,6 +15,7 @@ from api.routers import (
     ledger,
     ledger_files,
     ogc,
+    parcels,
     stats,
     tiles,
     web,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(ledger_files.router)
     app.include_router(print_routes.router)
     app.include_router(checks.router)
+    app.include_router(parcels.router)
     app.include_router(ogc.router)
     app.include_router(web.router)
     return app

@@ -437,9 +437,11 @@ def _mount_sub_apps() -> None:
     # Sub-apps in their own modules: printing and checks keep their options beside their code.
     from cli.checks import check_app
     from cli.counties import county_app
+    from cli.parcels import parcel_app
     from cli.printing import print_app
 
     app.add_typer(county_app, name="county")
+    app.add_typer(parcel_app, name="parcel")
     app.add_typer(print_app, name="print")
     app.add_typer(check_app, name="check")
 

@@ -556,3 +556,31 @@ J1,1,3962360.000,425000.000
     search = client.get("/parcels", params={"code": " 东岗勘测定界-1 ", "county": COUNTY},
                         follow_redirects=False)  # fmt: skip
     assert search.status_code == 303 and "/parcels/%E4%B8%9C" in search.headers["location"]
+
+
+def test_a_survey_plot_takes_its_parcel_code_later(db, db_url, client, editor):
+    """The plot uploaded above gets its 宗地代码 from the registry: same row, same outline."""
+    plot = "东岗勘测定界-1"
+    with db.connect() as conn:
+        before = conn.execute(text("SELECT id, ST_AsText(geom) FROM parcel WHERE code = :k"),
+                              {"k": plot}).one()  # fmt: skip
+    wrong = run_cli("parcel", "code", plot, "629901001001GA00077", env={"DATABASE_URL": db_url})
+    assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "宗地代码" in wrong.stderr
+    taken = client.patch(f"/api/parcels/{plot}", json={"code": "629901001001GB00001"},
+                         headers=editor)  # fmt: skip
+    assert taken.status_code == 422 and "已被另一宗地使用" in taken.json()["detail"]
+    assert (
+        client.patch(f"/api/parcels/{plot}", json={"code": "629901001001GB99977"}).status_code
+        == 401
+    )
+    done = client.patch(f"/api/parcels/{plot}", json={"code": "629901001001gb99977"},
+                        headers=editor)  # fmt: skip
+    assert done.status_code == 200 and done.json() == {"old": plot, "new": "629901001001GB99977"}
+    with db.connect() as conn:
+        after = conn.execute(text("SELECT id, ST_AsText(geom) FROM parcel WHERE code = :k"),
+                             {"k": "629901001001GB99977"}).one()  # fmt: skip
+    assert tuple(after) == tuple(before)
+    again = client.patch(f"/api/parcels/{plot}", json={"code": "629901001001GB99978"},
+                         headers=editor)  # fmt: skip
+    assert again.status_code == 422 and "没有宗地" in again.json()["detail"]
