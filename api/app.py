@@ -5,7 +5,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from api.errors import ERROR_RESPONSES
+from api.middleware import protect
 from api.routers import (
     checks,
     compounds,
@@ -15,6 +18,7 @@ from api.routers import (
     ledger,
     ledger_files,
     ogc,
+    onboard,
     parcels,
     stats,
     tiles,
@@ -25,6 +29,7 @@ from geo.core.settings import Settings, get_settings
 from geo.db import revisions
 from geo.db.engine import get_engine, open_async_pool
 from geo.db.memo import RevisionMemo
+from geo.ledger.counties import county_choices
 from geo.query.tiles import TileCache
 
 DESCRIPTION = """
@@ -51,19 +56,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         revisions.unwatch(engine)
 
 
+def default_county(engine: Engine, preferred: str) -> str:
+    """The county a request without ?county= gets: `preferred` (TITLEMAP_COUNTY) when that
+    county is there, else the only county the database holds — so a database of one real
+    county answers `/` without a setting."""
+    try:
+        with engine.connect() as conn:
+            codes = [county["code"] for county in county_choices(conn)]
+    except SQLAlchemyError:  # no database or no schema yet: the setting, as before
+        return preferred
+    return codes[0] if len(codes) == 1 and preferred not in codes else preferred
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     title = "titlemap 登记难化解一张图"
-    app = FastAPI(title=title, version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title=title, version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        responses=ERROR_RESPONSES,  # the errors any operation may answer (api.errors)
+    )  # fmt: skip
+    protect(app)  # NUL refused, failed tokens slowed, security headers, errors as one line
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
     app.state.async_pool = None  # opened while serving (lifespan)
+    app.state.default_county = default_county(app.state.engine, settings.county)
     # Kept by the app, least recently used out first: check reports (api.routers.checks; a few,
     # each large, keyed on its data revision) and static files as sent (api.routers.web).
     app.state.check_reports = RevisionMemo(limit=4)
     app.state.static_files = RevisionMemo(limit=64)
     # the app's own tile cache (api.routers.tiles): two apps never share or resize one
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 2**20)
+    app.state.printer = print_routes.Printer()  # one print at a time (api.routers.print)
     app.include_router(tiles.router)  # first: routes are matched in order, tiles are many
     app.include_router(health.router)
     app.include_router(compounds.router)
@@ -71,6 +94,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(stats.router)
     app.include_router(counties.router)
     app.include_router(imports.router)
+    app.include_router(onboard.router)
     app.include_router(ledger_files.router)
     app.include_router(print_routes.router)
     app.include_router(checks.router)

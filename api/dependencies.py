@@ -3,21 +3,49 @@ connection, errors as 4xx, ETag revalidation."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
+from typing import Annotated
 
 from fastapi import HTTPException, Request
+from pydantic import AfterValidator
 from sqlalchemy import Connection
 
 from geo import TitlemapError
 
 
 def county_of(request: Request, county: str | None) -> str:
-    """The county a request asks for (`?county=`), else the app's own (TITLEMAP_COUNTY)."""
-    return county or request.app.state.settings.county
+    """The county a request asks for (`?county=`), else the app's own: TITLEMAP_COUNTY when
+    that county is there, else the only one the database holds (`app.state.default_county`,
+    decided when the app is made)."""
+    state = request.app.state
+    return county or getattr(state, "default_county", None) or state.settings.county
+
+
+# A request's statements each end within this: one gone wrong (a vast geometry, a runaway
+# join) answers 503 rather than hold a connection and a core for minutes.
+STATEMENT_TIMEOUT = "30s"
 
 
 def connection(request: Request) -> Iterator[Connection]:
     with request.app.state.engine.connect() as conn:
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
         yield conn
+
+
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
+
+
+def _a_ledger_day(day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(
+            f"日期应在 {FIRST_DAY} 至 {LAST_DAY} 之间 / a date from {FIRST_DAY} to {LAST_DAY}"
+        )
+    return day
+
+
+# A day a request asks about (as_of, until, the printed date): a ledger's years, not the
+# calendar's last day, whose next day (the end of an as-of day) does not exist.
+Day = Annotated[date, AfterValidator(_a_ledger_day)]
 
 
 @contextmanager

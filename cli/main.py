@@ -246,7 +246,11 @@ def finish(lines: list[str], ok: bool) -> None:
 def import_layer(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="文件 / file")],
     layer: Annotated[
-        str, typer.Option(help="compounds|parcels|planned|complaints|townships|boundary")
+        str,
+        typer.Option(
+            help="compounds|parcels|planned|complaints|townships|boundary|developers（开发企业"
+            "或失信名单表格 / a developers or blacklist table）"
+        ),
     ],
     county: Annotated[str | None, county_option()] = None,
     partial: Annotated[
@@ -279,9 +283,14 @@ def import_layer(
 ) -> None:
     """导入图层文件（GPKG/Shapefile zip/GeoJSON/DXF/CSV/界址点坐标 TXT）/ import a spatial file,
     all or nothing."""
+    from geo.io.developer_list import import_developers
     from geo.io.importer import import_file
 
     settings = get_settings()
+    if layer == "developers":  # a table, not a layer: 企业名称, 统一社会信用代码, 失信原因 …
+        report = import_developers(database(), path, county or settings.county, partial)
+        finish(report.lines(), report.committed)
+        return
     words = vocabulary_of(vocabulary)
     with progress_bar() as progress:
         report = import_file(database(), path, county or settings.county, layer,
@@ -437,10 +446,12 @@ def _mount_sub_apps() -> None:
     # Sub-apps in their own modules: printing and checks keep their options beside their code.
     from cli.checks import check_app
     from cli.counties import county_app
+    from cli.onboard import onboard
     from cli.parcels import parcel_app
     from cli.printing import print_app
 
     app.add_typer(county_app, name="county")
+    app.command("onboard")(onboard)
     app.add_typer(parcel_app, name="parcel")
     app.add_typer(print_app, name="print")
     app.add_typer(check_app, name="check")

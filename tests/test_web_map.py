@@ -10,6 +10,7 @@ test-artifacts/. A compound named like an HTML tag is shown as text and runs not
 
 import json
 import re
+import time
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
@@ -414,9 +415,16 @@ class MapPage:
         return self
 
     def wait(self, timeout: float = 20_000):
-        self.page.wait_for_function(
-            "window.titlemap && titlemap.app && titlemap.app.idle()", timeout=timeout
-        )
+        self.until("window.titlemap && titlemap.app && titlemap.app.idle()", timeout)
+
+    def until(self, expression: str, timeout: float = 30_000) -> None:
+        """Wait until `expression` is true in the page. Not wait_for_function: Playwright
+        evaluates its string with eval, which the page's Content-Security-Policy forbids."""
+        deadline = time.monotonic() + timeout / 1000
+        while not self.page.evaluate(f"!!({expression})"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {timeout / 1000:.0f} s: {expression}")
+            self.page.wait_for_timeout(50)
 
     def js(self, expression: str):
         return self.page.evaluate(expression)
@@ -701,7 +709,7 @@ def test_html_in_names_is_shown_as_text(browser, xss_server):
         planned = next(f["properties"] for f in layer["features"]
                        if f["properties"]["kind"] == "planned")  # fmt: skip
         switch_problems(page)
-        page.page.wait_for_function("titlemap.app.layers.problems.state === 'loaded'")
+        page.until("titlemap.app.layers.problems.state === 'loaded'")
         page.centre_on(planned["lon"], planned["lat"], 19)
         click_at(page, planned["lon"], planned["lat"])
         popup = page.page.wait_for_selector(".tm-piece-popup .tm-piece")
@@ -785,7 +793,7 @@ def test_problem_layer_loads_when_switched_on_and_links_to_parcels(map_page, pie
     assert "计算中" in page.page.inner_text('[data-state-for="problems"]')
     assert len(held) == 1
     held[0].continue_()
-    page.page.wait_for_function("titlemap.app.layers.problems.state === 'loaded'")
+    page.until("titlemap.app.layers.problems.state === 'loaded'")
     page.wait()
     drawn = page.js("titlemap.app.layers.problems.shapes.getLayers().length")
     assert drawn == len(pieces) > 0
@@ -838,7 +846,7 @@ def test_problem_layer_says_when_it_fails_and_retries(map_page, pieces):
     switch_problems(page)  # off
     assert page.page.locator('[data-notice="problems"]').count() == 0
     switch_problems(page)  # on again: asked for again
-    page.page.wait_for_function("titlemap.app.layers.problems.state === 'loaded'")
+    page.until("titlemap.app.layers.problems.state === 'loaded'")
     assert page.js("titlemap.app.layers.problems.shapes.getLayers().length") == len(pieces)
     page.screenshot("problems_retried")
 
@@ -907,7 +915,7 @@ def test_search_finds_a_parcel_by_code(map_page, client, demo):
     offered = page.page.locator(".tm-result-parcel .tm-result-name").all_inner_texts()
     assert offered == [c for c in codes if c.startswith(target[:16])][:10] and len(offered) > 1
     page.page.fill(".tm-search", target + "F00010001")  # a 不动产单元代码 names its 宗地
-    page.page.wait_for_function(
+    page.until(
         "document.querySelectorAll('.tm-result-parcel').length === 1 && "
         f"document.querySelector('.tm-result-parcel .tm-result-name').textContent === '{target}'"
     )
@@ -956,7 +964,7 @@ def two_counties(demo_database, tmp_path_factory):
 @pytest.mark.slow
 def test_scale_bar_is_metric_and_one_county_has_no_chooser(map_page):
     page = map_page.open()
-    page.page.wait_for_function("!!titlemap.app.options")  # the chooser would come with them
+    page.until("!!titlemap.app.options")  # the chooser would come with them
     assert page.page.locator(".leaflet-control-scale-line").count() == 1
     scale = page.page.inner_text(".leaflet-control-scale")
     assert re.fullmatch(r"\s*\d+\s*k?m\s*", scale), scale

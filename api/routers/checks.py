@@ -46,6 +46,7 @@ from maps.styles import (
 router = APIRouter(tags=["checks"])
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HTML_PAGE = {200: {"content": {"text/html": {}}, "description": "网页 / the page"}}
 STATUS_WORDS = {"pass": "通过", "fail": "不通过", "skip": "不适用"}
 FIND_LIMIT = 200  # parcels /api/parcels gives at most
 SVG_WIDTH, SVG_MAX_HEIGHT = 640, 520
@@ -299,7 +300,12 @@ def _starting_with(prefix: str) -> str:
 # -- the parcel page -----------------------------------------------------------------------------
 
 
-@router.get("/parcels", response_class=HTMLResponse, summary="宗地查询 / find a parcel by code")
+@router.get(
+    "/parcels",
+    response_class=Response,  # the page as HTML; its errors as JSON (api.errors)
+    responses=HTML_PAGE,
+    summary="宗地查询 / find a parcel by code",
+)
 def parcel_search(
     request: Request,
     conn: Annotated[Connection, Depends(connection)],
@@ -354,7 +360,12 @@ def parcel_at(
     return RedirectResponse(f"/parcels/{quote(code)}?county={quote(county)}", status_code=303)
 
 
-@router.get("/parcels/{code}", response_class=HTMLResponse, summary="宗地核查页 / one parcel")
+@router.get(
+    "/parcels/{code}",
+    response_class=Response,
+    responses=HTML_PAGE,
+    summary="宗地核查页 / one parcel",
+)
 def parcel_page(
     request: Request,
     code: str,

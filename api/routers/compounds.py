@@ -1,16 +1,16 @@
 """/api/compounds: compounds with their ledger status as GeoJSON; counts; the map's card."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.dependencies import connection, county_of, user_errors
+from api.dependencies import Day, connection, county_of, user_errors
 from geo import TitlemapError
 from geo.query.compounds import (
     BLOCKER_FILTER_VALUES,
     MAX_LIMIT,
+    MAX_OFFSET,
     PLANNED_KIND_VALUES,
     STATUS_FILTER_VALUES,
     BBox,
@@ -59,7 +59,7 @@ def compound_filter(
     ] = None,
     code: Annotated[list[str] | None, Query(description="小区编号 / exact compound codes")] = None,
     as_of: Annotated[
-        date | None, Query(description="按该日台账历史 / the ledger as it stood that day")
+        Day | None, Query(description="按该日台账历史 / the ledger as it stood that day")
     ] = None,
 ) -> CompoundFilter:
     """The compound filter from the query string (shared by the list, tiles and overlaps)."""
@@ -98,7 +98,7 @@ def list_compounds(
     ] = None,
     county: Annotated[str | None, Query(description="县级行政区划代码 / county code")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     with user_errors():
         body = compounds_geojson(
@@ -135,7 +135,7 @@ def card(
     code: str,
     conn: Annotated[Connection, Depends(connection)],
     as_of: Annotated[
-        date | None, Query(description="同时给出该日的台账状态 / also the state on that day")
+        Day | None, Query(description="同时给出该日的台账状态 / also the state on that day")
     ] = None,
     county: str | None = None,
 ) -> dict:

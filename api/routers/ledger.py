@@ -1,6 +1,5 @@
 """/api/ledger: entries and history, edits with roles and versions, the ledger as of a date."""
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
@@ -8,7 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.auth import require, session
-from api.dependencies import county_of, user_errors
+from api.dependencies import Day, county_of, user_errors
 from geo import TitlemapError
 from geo.core.dates import today
 from geo.core.model import Role, User
@@ -63,7 +62,7 @@ def _save(db: Session, entry, changes: dict, user: User, note: str | None, versi
 def list_entries(
     request: Request,
     db: Annotated[Session, Depends(session)],
-    as_of: Annotated[date | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
+    as_of: Annotated[Day | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
     county: str | None = None,
 ) -> dict:
     county = county_of(request, county)

@@ -14,14 +14,23 @@ import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
 
 from api.auth import require
 from api.dependencies import county_of, user_errors
+from api.routers.imports import (
+    UPLOAD_RESPONSES,
+    form_flag,
+    form_text,
+    multipart_body,
+    upload_form,
+)
 from geo.core.dates import today
 from geo.core.model import Role, User
 from geo.core.vocabulary import load_vocabulary
@@ -57,6 +66,24 @@ def _save_upload(upload: UploadFile, folder: Path) -> tuple[Path, str]:
     return target, name
 
 
+COLUMNS_HELP = (
+    '本县表头对应的字段，如 "已交证套数=units_transferred,备注=-"，导入后记住 / the county\'s '
+    "headers → fields (as --columns), remembered for its next imports"
+)
+SHEET_UPLOAD = multipart_body(
+    ["file"],
+    {
+        "file": {"type": "string", "format": "binary",
+                 "description": "台账文件 / the ledger file (.xlsx, .csv)"},
+        "partial": {"type": "boolean", "default": False,
+                    "description": "只导入无误的行 / apply the good rows"},
+        "dry_run": {"type": "boolean", "default": False,
+                    "description": "只核对不写入 / check only"},
+        "columns": {"type": "string", "description": COLUMNS_HELP},
+    },
+)  # fmt: skip
+
+
 @router.post(
     "/api/ledger/import",
     summary="导入化解台账 xlsx/CSV（编辑员）/ import the ledger spreadsheet (editor)",
@@ -67,22 +94,28 @@ def _save_upload(upload: UploadFile, folder: Path) -> tuple[Path, str]:
         "words as the county writes them; any impossible row and nothing changes unless "
         "partial=true; unchanged rows append no event."
     ),
-    responses={422: {"description": "有行被拒绝或文件无法读取 / rows refused or unreadable"}},
+    openapi_extra=SHEET_UPLOAD,
+    responses=UPLOAD_RESPONSES
+    | {422: {"description": "有行被拒绝或文件无法读取 / rows refused or unreadable"}},
 )
-def import_sheet(
-    request: Request,
-    file: Annotated[UploadFile, File(description="台账文件 / the ledger file (.xlsx, .csv)")],
-    user: Annotated[User, Depends(require(Role.EDITOR))],
-    partial: Annotated[bool, Form(description="只导入无误的行 / apply the good rows")] = False,
-    dry_run: Annotated[bool, Form(description="只核对不写入 / check only")] = False,
-    columns: Annotated[
-        str | None,
-        Form(
-            description='本县表头对应的字段，如 "已交证套数=units_transferred,备注=-"，导入后记住 '
-            "/ the county's headers → fields (as --columns), remembered for its next imports"
-        ),
-    ] = None,
-):
+async def import_sheet(
+    request: Request, user: Annotated[User, Depends(require(Role.EDITOR))]
+) -> Any:
+    # The token is checked (the dependency) before a byte of the file is read (upload_form).
+    async with upload_form(request, MAX_UPLOAD) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise HTTPException(422, "缺少文件字段 file / the form needs a file field")
+        return await run_in_threadpool(
+            _import_sheet, request, file, user, form_flag(form.get("partial")),
+            form_flag(form.get("dry_run")), form_text(form.get("columns")),
+        )  # fmt: skip
+
+
+def _import_sheet(
+    request: Request, file: UploadFile, user: User, partial: bool, dry_run: bool,
+    columns: str | None,
+) -> Any:  # fmt: skip
     folder = _workdir()
     try:
         with user_errors():  # a bad --columns or an unreadable file → 422 with its message

@@ -40,7 +40,7 @@ from geo.ogc.items import (
     item,
     items_page,
 )
-from geo.query.compounds import data_version, get_county
+from geo.query.compounds import MAX_OFFSET, data_version, get_county
 
 router = APIRouter(prefix="/ogc", tags=["OGC API – Features"])
 
@@ -88,7 +88,8 @@ ITEMS_OPENAPI = {
     "parameters": [
         _param("limit", f"每页条数 / features per page (≤ {MAX_LIMIT}; more is cut to it)",
                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
-        _param("offset", "跳过的条数 / features to skip", {"type": "integer", "minimum": 0}),
+        _param("offset", "跳过的条数 / features to skip",
+               {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
         _param("bbox", "minx,miny,maxx,maxy（按 bbox-crs 的轴序，默认 CRS84 经度在前）",
                {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 6},
                {"style": "form", "explode": False}),

@@ -4,16 +4,24 @@ Choose the compounds one way: `planned_area` (code, name, or a kind such as 城�
 `township` (code or name), `bbox` (minx,miny,maxx,maxy in EPSG:4490) or `compounds` (codes or
 names, repeated or comma-separated; the visit pack keeps their order). An empty or unknown
 selection is a 422 whose `detail` says, in Chinese and English, what to change.
+
+One print at a time per worker (`app.state.printer`): drawing takes seconds, a few hundred MB
+and matplotlib's process-wide settings; a print that cannot start within `Printer.wait`
+seconds is answered 503 "busy" rather than queued behind the others.
 """
 
-from datetime import date
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 
-from api.dependencies import connection, county_of, user_errors
+from api.dependencies import Day, connection, county_of, user_errors
+from api.errors import RETRY_AFTER
 from geo.query.selection import select
 from maps.print import VISIT_LIMIT, area_pdf, visit_pdf
 
@@ -33,7 +41,7 @@ Compounds = Annotated[
 ]
 County = Annotated[str | None, Query(description="县级行政区划代码 / county code")]
 PrintedOn = Annotated[
-    date | None, Query(alias="date", description="打印日期（默认今天）/ date printed on the page")
+    Day | None, Query(alias="date", description="打印日期（默认今天）/ date printed on the page")
 ]
 
 
@@ -72,6 +80,37 @@ def page_choice(
 Choice = Annotated[dict, Depends(page_choice)]
 
 
+class Printer:
+    """The worker's one printing turn; `wait` seconds at most for it."""
+
+    def __init__(self, wait: float = 10.0) -> None:
+        self.wait = wait
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if not self.lock.acquire(timeout=self.wait):
+            raise HTTPException(
+                503,
+                "正在打印其他图，请稍后再试 / busy printing another map: try again shortly",
+                headers={"Retry-After": RETRY_AFTER},
+            )
+        try:
+            yield
+        finally:
+            self.lock.release()
+            gc.collect()  # a page's figures are cycles of artists: freed now, not some day
+
+
+def print_turn(request: Request) -> Iterator[None]:
+    """Wait for the printing turn before anything else (a database connection included)."""
+    with request.app.state.printer.turn():
+        yield
+
+
+Turn = Annotated[None, Depends(print_turn)]
+
+
 @router.get(
     "/area.pdf",
     summary="区域现场办公图 / the area map with its table of compounds (PDF)",
@@ -79,6 +118,7 @@ Choice = Annotated[dict, Depends(page_choice)]
     responses=PDF,
 )
 def area(
+    _turn: Turn,
     conn: Annotated[Connection, Depends(connection)],
     choice: Choice,
     paper: Annotated[str, Query(description="纸张 / paper: A4 or A3 (landscape)")] = "A4",
@@ -96,6 +136,7 @@ def area(
     responses=PDF,
 )
 def visit(
+    _turn: Turn,
     conn: Annotated[Connection, Depends(connection)],
     choice: Choice,
 ) -> Response:

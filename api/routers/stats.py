@@ -1,12 +1,11 @@
 """/api/stats: registration rates against the target, and the weekly burn-down."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection
 
-from api.dependencies import connection, county_of, user_errors
+from api.dependencies import Day, connection, county_of, user_errors
 from geo.ledger.stats import GROUPS, RATE_DEFINITIONS, burndown, rates, target
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
@@ -22,7 +21,7 @@ def get_rates(
     request: Request,
     conn: Annotated[Connection, Depends(connection)],
     by: Annotated[str, Query(description=f"分组 / group by: {', '.join(GROUPS)}")] = "county",
-    as_of: Annotated[date | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
+    as_of: Annotated[Day | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
     county: str | None = None,
 ) -> dict:
     county = county_of(request, county)
@@ -45,7 +44,7 @@ def get_rates(
 def get_burndown(
     request: Request,
     conn: Annotated[Connection, Depends(connection)],
-    until: date | None = None,
+    until: Day | None = None,
     county: str | None = None,
 ) -> dict:
     county = county_of(request, county)

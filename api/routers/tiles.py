@@ -19,7 +19,6 @@ import gzip
 import types
 import typing
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -30,6 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
 from api.dependencies import connection, county_of, etag_matches, user_errors
+from api.errors import OUTAGES
 from api.routers.compounds import Filter, compound_filter
 from geo.query.compounds import CompoundFilter, get_county
 from geo.query.map_layers import FIELDS, MAP_LAYERS, MAX_ZOOM, layer_bounds
@@ -40,6 +40,7 @@ from geo.query.tiles import (
     build_tile_async,
     cached_tile,
     known_tile_key,
+    last_known_tile,
     tile_key,
 )
 from maps.webmap import first_zoom
@@ -120,28 +121,33 @@ def _answer(
 # the query string itself (same checks: compound_filter) and documents it with the same
 # parameters (FILTER_OPENAPI).
 
-_SCALARS = {bool: TypeAdapter(bool), date: TypeAdapter(date)}
 _FILTER_HINTS = typing.get_type_hints(compound_filter, include_extras=True)
 
 
-def _plain_types(hint: object) -> tuple:
-    """The types of an `Annotated[X | None, …]` hint, None left out."""
+def _plain_type(hint: object) -> object:
+    """The type of an `Annotated[X | None, Query(…)]` hint: X (with its own validators)."""
     if typing.get_origin(hint) is Annotated:
         hint = typing.get_args(hint)[0]
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return tuple(a for a in typing.get_args(hint) if a is not type(None))
-    return (hint,)
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+# The filter's single-valued parameters, checked as FastAPI would (a Day within its years)
+_SCALARS = {
+    name: TypeAdapter(kind)
+    for name in FILTER_PARAMS
+    if (kind := _plain_type(_FILTER_HINTS[name])) is not str and typing.get_origin(kind) is not list
+}
 
 
 def _param_schema(name: str) -> dict:
-    kind = _plain_types(_FILTER_HINTS[name])[0]
+    kind = _plain_type(_FILTER_HINTS[name])
     query = typing.get_args(_FILTER_HINTS[name])[1]
     if typing.get_origin(kind) is list:
         schema: dict = {"type": "array", "items": {"type": "string"}}
-    elif kind is bool:
-        schema = {"type": "boolean"}
-    elif kind is date:
-        schema = {"type": "string", "format": "date"}
+    elif name in _SCALARS:
+        schema = _SCALARS[name].json_schema()
     else:
         schema = {"type": "string"}
     return {"name": name, "in": "query", "required": False, "schema": schema,
@@ -162,16 +168,16 @@ def query_filter(request: Request) -> CompoundFilter:
         given = query.getlist(name)
         if not given:
             continue
-        kind = _plain_types(_FILTER_HINTS[name])[0]
-        if typing.get_origin(kind) is list:
-            values[name] = given
-        elif kind in _SCALARS:
+        if name in _SCALARS:
             try:
-                values[name] = _SCALARS[kind].validate_python(given[-1])
-            except ValidationError:
+                values[name] = _SCALARS[name].validate_python(given[-1])
+            except ValidationError as exc:
+                why = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise HTTPException(
-                    422, f"参数 {name} 的值不对 / bad value for {name}: {given[-1]!r}"
+                    422, f"参数 {name} 的值不对 / bad value for {name}: {given[-1]!r} ({why})"
                 ) from None
+        elif typing.get_origin(_plain_type(_FILTER_HINTS[name])) is list:
+            values[name] = given
         else:
             values[name] = given[-1]  # as FastAPI: the last of repeated scalars
     return compound_filter(**values)
@@ -212,7 +218,15 @@ async def serve_tile(request: Request) -> Response:
                 answer = _answer(request, key, lambda: data, compress=False)
         if answer is not None:
             return answer
-    return await run_in_threadpool(_tile_in_thread, request, layer, z, x, y, filters, code)
+    try:
+        return await run_in_threadpool(_tile_in_thread, request, layer, z, x, y, filters, code)
+    except OUTAGES:
+        # The database is out of reach, so nothing changes it: the newest tile held still holds.
+        held = last_known_tile(cache, layer, code, z, x, y, filters)
+        if held is None:
+            raise  # 503 (api.errors)
+        known, data = held
+        return _answer(request, known, lambda: data, compress=True)
 
 
 def _path_param(name: str, kind: str, description: str) -> dict:

@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
+from api.middleware import origin_of, page_policy
 from api.routers.compounds import Filter, county_of
 from geo import TitlemapError
 from geo.core.dates import today
@@ -40,7 +41,7 @@ from geo.query.map_layers import GEOJSON_LIMIT, MAP_LAYERS, layer_geojson
 from geo.query.overlaps import MAX_PIECES, overlap_rows, overlaps_geojson, write_xlsx
 from geo.query.tiles import crowded_zoom, warm
 from maps.styles import web_styles
-from maps.webmap import STATIC_DIR, Basemap, first_zoom, render_page
+from maps.webmap import STATIC_DIR, TIANDITU_URL, Basemap, first_zoom, render_page
 
 router = APIRouter(tags=["web map"])
 
@@ -90,8 +91,18 @@ def page(
     if zoom is not None and crowded_zoom(conn, county, zoom):
         # the first view's compound tiles are counted while the page loads
         warm(request.app.state.engine, request.app.state.tile_cache, county, zoom)
-    body = render_page(county, info.name, extent, basemap_of(request), counts)
-    return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
+    basemap = basemap_of(request)
+    body = render_page(county, info.name, extent, basemap, counts)
+    csp = page_policy(body, images=filter(None, [origin_of(tile_url(basemap))]))
+    return HTMLResponse(body, headers={"Cache-Control": "no-cache", "Content-Security-Policy": csp})
+
+
+def tile_url(basemap: Basemap) -> str:
+    """The basemap's tile address template ("" for none): its origin is the one the page's
+    images may come from besides the app."""
+    if basemap.kind == "tianditu":
+        return TIANDITU_URL.format(layer="vec", key=basemap.key)
+    return basemap.url or ""
 
 
 def _other_counties(conn: Connection, county: str) -> str:

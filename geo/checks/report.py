@@ -9,6 +9,9 @@ from geo import TitlemapError
 from geo.core.crs import zone_of_epsg
 
 NOISE_M2 = 1e-4  # overlaps smaller than 1 cm² are float noise along shared edges
+# Below this a tolerance is no tolerance (nothing is measured that finely), and PostgreSQL's
+# float arithmetic on it underflows: a tolerance is 0 or at least this.
+LEAST_TOLERANCE = 1e-6
 
 # check id → (Chinese, English), in report order.
 CHECKS: dict[str, tuple[str, str]] = {
@@ -73,6 +76,11 @@ class CheckSettings:
             if not math.isfinite(value) or value < 0:
                 raise TitlemapError(
                     f"容差 {item.name} 应为非负数 / tolerance {item.name} must be ≥ 0: {value!r}"
+                )
+            if 0 < value < LEAST_TOLERANCE:
+                raise TitlemapError(
+                    f"容差 {item.name} 应为 0 或不小于 {LEAST_TOLERANCE:g} / tolerance "
+                    f"{item.name} must be 0 or at least {LEAST_TOLERANCE:g}: {value!r}"
                 )
         if self.area_tolerance >= 1:
             raise TitlemapError(

@@ -85,13 +85,14 @@ VALUE_FIELDS: dict[str, dict[str, tuple[str, Callable]]] = {
     "townships": {"name": ("name", cell_text), "kind": ("kind", cell_text)},
 }  # fmt: skip
 COLUMN_WORDS = {"name": "名称", "kind": "类型", "received_on": "日期", "text": "内容"}
+TOWNSHIP_KINDS = ("街道", "镇", "乡")  # a township's name ends with its kind
 
 
 class FeatureRows:
     """Per-feature refusals and repairs, keyed by position in the file."""
 
     def __init__(self, data: LayerData):
-        self.refs = list(data.frame["_ref"])
+        self.refs = data.frame["_ref"].tolist()  # list() walks a Series a cell at a time
         self.codes: list[str | None] = [None] * len(self.refs)
         self.why: dict[int, list[str]] = defaultdict(list)
         self.repairs: dict[int, str] = {}
@@ -152,20 +153,20 @@ def read_codes(
         rows.refuse(i, why)
     if target.named_codes and "name" in data.frame:
         _named_codes(data.frame["name"], codes, errors, geoms, notes)
-    seen: dict[str, list[int]] = defaultdict(list)
-    for i, code in enumerate(codes):
-        rows.codes[i] = code
-        if code is None and i not in errors:
-            hint = "（图形内没有文字注记）" if data.kind == "dxf" else ""
-            rows.refuse(i, "缺少编号和名称 / no code and no name" if target.named_codes
-                        else f"缺少编号{hint} / no code")  # fmt: skip
-        elif code is not None:
-            seen[code].append(i)
+    rows.codes[:] = codes
+    hint = "（图形内没有文字注记）" if data.kind == "dxf" else ""
+    for i in [i for i, code in enumerate(codes) if code is None and i not in errors]:
+        rows.refuse(i, "缺少编号和名称 / no code and no name" if target.named_codes
+                    else f"缺少编号{hint} / no code")  # fmt: skip
+    column = pd.Series(codes, dtype=object)
+    repeated = np.flatnonzero((column.notna() & column.duplicated(keep=False)).to_numpy())
+    seen: dict[str, list[int]] = defaultdict(list)  # only the repeated codes, in file order
+    for i in repeated:
+        seen[codes[i]].append(int(i))
     for positions in seen.values():
-        if len(positions) > 1:
-            where = "、".join(rows.refs[p] for p in positions)
-            for p in positions:
-                rows.refuse(p, f"编号在文件中重复（{where}）/ duplicate code in the file")
+        where = "、".join(rows.refs[p] for p in positions)
+        for p in positions:
+            rows.refuse(p, f"编号在文件中重复（{where}）/ duplicate code in the file")
     if data.layer == "parcels":
         _note_plots(codes, notes)
 
@@ -271,9 +272,7 @@ def read_attributes(
     if data.layer == "townships" and "kind" in values:
         for i, (kind, name) in enumerate(zip(values["kind"], values["name"], strict=True)):
             if kind is None and name:
-                values["kind"][i] = next(
-                    (k for k in ("街道", "镇", "乡") if name.endswith(k)), None
-                )
+                values["kind"][i] = next((k for k in TOWNSHIP_KINDS if name.endswith(k)), None)
     found = Attributes(values)
     if data.layer == "planned" and "kind" in frame:
         _kinds(frame, vocabulary, values, report)
@@ -286,7 +285,7 @@ def read_attributes(
                 rows.refuse(i, why)
         found.developers = _developers(conn, data, county, rows, values, report)
     if data.layer == "parcels" and "compound" in frame:
-        found.links = _compound_links(conn, frame["compound"], county, rows)
+        found.links = _compound_links(conn, frame, county, rows)
     return found
 
 
@@ -347,20 +346,28 @@ def _developers(conn, data: LayerData, county: str, rows: FeatureRows, values: d
 
 
 def _compound_links(
-    conn: Connection, column, county: str, rows: FeatureRows
+    conn: Connection, frame, county: str, rows: FeatureRows
 ) -> dict[int, list[int]]:
-    """Parcel row → the ids of the compounds its cell names."""
+    """Parcel row → the ids of the compounds its cell names (each distinct cell read once)."""
     links: dict[int, list[int]] = {}
     known, _ = _lookup(conn, "SELECT id, code, NULL FROM compound WHERE county_code = :c", county)
-    for i, value in enumerate(column):
-        if is_blank(value):
+    index, texts = _distinct(frame, "compound")
+    named: list[tuple[list[str], list[int]] | None] = []  # per distinct cell: (unknown, ids)
+    for cell in texts:
+        if cell is None:
+            named.append(None)
             continue
-        codes = [c for c in re.split(r"[,，、;；\s]+", cell_text(value)) if c]
+        codes = [c for c in re.split(r"[,，、;；\s]+", cell) if c]
         unknown = [c for c in codes if c not in known]
+        named.append((unknown, [] if unknown else sorted({known[c] for c in codes})))
+    for i, k in enumerate(index.tolist()):
+        if named[k] is None:
+            continue
+        unknown, ids = named[k]
         if unknown:
             rows.refuse(i, f"未知小区 {'、'.join(unknown)} / unknown compound")
         else:
-            links[i] = sorted({known[c] for c in codes})
+            links[i] = list(ids)
     return links
 
 
@@ -368,19 +375,22 @@ def check_required(
     conn: Connection, target: Target, county: str, values, rows: FeatureRows
 ) -> None:
     """A new row must bring every NOT NULL column; an existing one keeps what it has."""
-    if not target.required:
+    lacking: dict[int, list[str]] = defaultdict(list)  # only rows missing something
+    for c in target.required:
+        for i in [i for i, value in enumerate(values[c]) if value is None]:
+            lacking[i].append(c)
+    if not lacking:
         return
     existing = set(
         conn.execute(
             text(f"SELECT code FROM {target.table} WHERE county_code = :c"), {"c": county}
         ).scalars()
     )
-    for i, code in enumerate(rows.codes):
+    for i in sorted(lacking):
+        code = rows.codes[i]
         if code is None or code in existing or i in rows.why:
             continue
-        lacking = [COLUMN_WORDS.get(c, c) for c in target.required if values[c][i] is None]
-        if lacking:
-            rows.refuse(
-                i, f"新{target.noun}缺少{'、'.join(lacking)} / a new {target.table} needs "
-                + ", ".join(c for c in target.required if values[c][i] is None)
-            )  # fmt: skip
+        words = "、".join(COLUMN_WORDS.get(c, c) for c in lacking[i])
+        rows.refuse(
+            i, f"新{target.noun}缺少{words} / a new {target.table} needs " + ", ".join(lacking[i])
+        )

@@ -30,6 +30,8 @@ PLANNED_KINDS = frozenset(k.value for k in PlannedAreaKind)
 
 def cell_text(value) -> str:
     """The cell as text: 12.0 → "12", a timestamp → its ISO day."""
+    if type(value) is str:  # most cells: no further checks
+        return value.strip()
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     if isinstance(value, pd.Timestamp | datetime):
@@ -37,9 +39,14 @@ def cell_text(value) -> str:
     return str(value).strip()
 
 
+SEPARATORS = re.compile(r"[,，\s]")
+UNIT_SUFFIX = re.compile(r"(栋|幢|套|户|元|平方米|㎡|m2|公顷|亩|万元)$")
+
+
 def _number_text(value) -> str:
-    cleaned = re.sub(r"[,，\s]", "", cell_text(value))
-    return re.sub(r"(栋|幢|套|户|元|平方米|㎡|m2|公顷|亩|万元)$", "", cleaned)
+    if type(value) in (int, float):  # a numeric field: no separators or units to take off
+        return cell_text(value)
+    return UNIT_SUFFIX.sub("", SEPARATORS.sub("", cell_text(value)))
 
 
 def whole_number(value) -> int:
@@ -134,38 +141,52 @@ def township_code(value) -> str:
     return code
 
 
-_BLANK = object()
-
-
 def convert_all(values: Iterable, convert: Callable) -> tuple[list, dict[int, str]]:
     """Converted values (None for blanks) and {row: why} for those that would not convert.
 
-    Each distinct value is converted once: files repeat their values a lot."""
+    Each distinct value is converted once (files repeat their values a lot), and the rows take
+    their distinct value's result by numpy indexing, not a Python step per row."""
+    column = _objects(values)
+    try:
+        index, distinct = pd.factorize(column)  # None, NaN, NaT: -1, a blank
+    except TypeError:  # an unhashable cell: one at a time
+        return _convert_each(column, convert)
+    results = np.empty(len(distinct) + 1, dtype=object)  # the last one: index -1, blank
+    failed = np.zeros(len(distinct) + 1, dtype=bool)
+    for k, value in enumerate(distinct):
+        if not value.strip() if type(value) is str else is_blank(value):
+            continue
+        try:
+            results[k] = convert(value)
+        except ValueError as exc:
+            results[k], failed[k] = str(exc), True
+    out = results[index]
+    bad = np.flatnonzero(failed[index])
+    errors = {int(i): out[i] for i in bad}
+    out[bad] = None
+    return out.tolist(), errors
+
+
+def _objects(values: Iterable) -> np.ndarray:
+    """The cells as a flat array of Python objects (iterating a Series is slow)."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=object)
+    values = values if isinstance(values, list | tuple | np.ndarray) else list(values)
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+def _convert_each(column: np.ndarray, convert: Callable) -> tuple[list, dict[int, str]]:
     out: list = []
     errors: dict[int, str] = {}
-    cache: dict = {}
-    if isinstance(values, pd.Series):
-        values = values.to_numpy(dtype=object)  # iterating a Series is slow
-    for i, value in enumerate(values):
+    for i, value in enumerate(column):
+        if is_blank(value):
+            out.append(None)
+            continue
         try:
-            result = cache[value]
-        except (KeyError, TypeError):
-            if is_blank(value):
-                result = _BLANK
-            else:
-                try:
-                    result = convert(value)
-                except ValueError as exc:
-                    result = exc
-            try:
-                cache[value] = result
-            except TypeError:
-                pass
-        if result is _BLANK:
+            out.append(convert(value))
+        except ValueError as exc:
+            errors[i] = str(exc)
             out.append(None)
-        elif isinstance(result, ValueError):
-            errors[i] = str(result)
-            out.append(None)
-        else:
-            out.append(result)
     return out, errors

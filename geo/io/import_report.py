@@ -47,11 +47,10 @@ class ImportReport:
 
     def lines(self) -> list[str]:
         """The report in words for the command line, Chinese first."""
-        label = IMPORT_LAYERS.get(self.layer, self.layer)
-        out = [
-            f"导入{label}（{self.layer}）← {self.source}：{self.features} 个要素 / features",
-            f"坐标系 / CRS: {self.crs} — {self.crs_note}",
-        ]
+        label = {**IMPORT_LAYERS, "developers": "开发企业"}.get(self.layer, self.layer)
+        out = [f"导入{label}（{self.layer}）← {self.source}：{self.features} 个要素 / features"]
+        if self.crs:  # a table of developers has none
+            out.append(f"坐标系 / CRS: {self.crs} — {self.crs_note}")
         out += [f"说明 / note: {note}" for note in self.notes]
         out += [f"警告 / warning: {warning}" for warning in self.warnings]
         out += self._words()

@@ -162,14 +162,15 @@ def _unit_factor(field_name: str, base: str, unit: str) -> tuple[str, float] | N
 
 
 def map_columns(
-    headers: list[str], layer: str
+    headers: list[str], layer: str, fields: tuple[Field, ...] | None = None
 ) -> tuple[dict[str, str], dict[str, float], list[str]]:
-    """({field: header}, {field: unit factor}, unused headers) for `layer`."""
+    """({field: header}, {field: unit factor}, unused headers) for `layer`, or for a table's
+    own `fields` (the developers list, `geo.io.developer_list`)."""
     keys = {h: header_key(h) for h in headers}
     mapping: dict[str, str] = {}
     factors: dict[str, float] = {}
     taken: set[str] = set()
-    for spec in FIELDS[layer]:
+    for spec in fields or FIELDS[layer]:
         wanted = [norm(h) for h in spec.headers]
         best: tuple[int, str, float] | None = None
         for header, (base, unit) in keys.items():
@@ -278,7 +279,9 @@ def _finish(
     frame = raw.frame.reset_index(drop=True)
     if len(frame) == 0:
         raise TitlemapError(f"文件中没有要素 / no features in {source}")
-    geoms = shapely.force_2d(np.asarray(frame.geometry.values, dtype=object))
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    if (shapely.get_coordinate_dimension(geoms) > 2).any():  # force_2d copies every geometry
+        geoms = shapely.force_2d(geoms)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     bounds = shapely.total_bounds(geoms[present]) if present.any() else np.array([np.nan] * 4)
     decision = decide_crs(bounds, raw.crs, crs, county_epsg, options)

@@ -45,6 +45,11 @@ DATE_FIELDS = ("deadline", "opened_on", "closed_on")
 LIST_FIELDS = ("blockers", "cooperating_departments", "blocker_words")
 # The county's own words for a field: an edit of the field without them makes them stale.
 WORDS_OF = {"status": "status_word", "blockers": "blocker_words"}
+# How long a text may be, in characters, and how many items a list may hold: history keeps
+# every value for good, so a pasted file would weigh on the entry and its card for ever.
+LONG_TEXTS = ("plan", "blocker_note", "close_reason", "note")
+LONG_TEXT_CHARS, SHORT_TEXT_CHARS, MAX_LIST_ITEMS = 2_000, 200, 50
+MAX_UNITS = 1_000_000  # more units than any compound has (and within the database's integer)
 
 
 class LedgerConflict(TitlemapError):
@@ -67,6 +72,17 @@ def snapshot(entry: LedgerEntry) -> dict[str, Any]:
     return {name: _json_value(getattr(entry, name)) for name in STATE}
 
 
+def _checked_text(name: str, value: str) -> str:
+    """`value` for the text field `name` (or the event's note), refused when too long."""
+    limit = LONG_TEXT_CHARS if name in LONG_TEXTS else SHORT_TEXT_CHARS
+    if len(value) > limit:
+        raise LedgerRuleError(
+            f"{name} 超过 {limit} 字（{len(value)} 字）/ {name} is longer than {limit} "
+            f"characters ({len(value)})"
+        )
+    return value
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Values as the model keeps them; a clear error for what cannot be one."""
     if value is None or value == "":
@@ -82,12 +98,21 @@ def _coerce(name: str, value: Any) -> Any:
             return value if isinstance(value, date) else date.fromisoformat(str(value))
         if name in LIST_FIELDS:
             items = value.split(",") if isinstance(value, str) else list(value)
-            return [str(item).strip() for item in items if str(item).strip()]
+            return _checked_list(name, [str(item).strip() for item in items if str(item).strip()])
         if name == "status":
             return LedgerStatus(value).value
-    except ValueError:
-        raise LedgerRuleError(f"{name} 的值无效 / invalid value for {name}: {value!r}") from None
-    return str(value)
+    except (ValueError, TypeError, OverflowError):  # 1e400 is a float: int() overflows
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:80] + "…"
+        raise LedgerRuleError(f"{name} 的值无效 / invalid value for {name}: {shown}") from None
+    return _checked_text(name, str(value))
+
+
+def _checked_list(name: str, items: list[str]) -> list[str]:
+    if len(items) > MAX_LIST_ITEMS:
+        raise LedgerRuleError(
+            f"{name} 超过 {MAX_LIST_ITEMS} 项 / {name} has more than {MAX_LIST_ITEMS} items"
+        )
+    return [_checked_text(name, item) for item in items]
 
 
 def check_entry(entry: LedgerEntry) -> None:
@@ -98,6 +123,8 @@ def check_entry(entry: LedgerEntry) -> None:
     task, first, done = entry.units_task, entry.units_first_registered, entry.units_transferred
     if min(task, first, done) < 0:
         raise LedgerRuleError("套数不能为负 / unit counts must not be negative")
+    if max(task, first, done) > MAX_UNITS:
+        raise LedgerRuleError(f"套数超过 {MAX_UNITS} / unit counts above {MAX_UNITS}")
     if first > task:
         raise LedgerRuleError(
             f"首次登记套数 {first} 超过问题房屋套数 {task} / first registrations exceed task units"
@@ -209,6 +236,8 @@ def update_entry(
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise LedgerRuleError(f"不能修改这些字段 / these fields cannot be edited: {unknown}")
+    if note:
+        _checked_text("note", note)
     wanted = {name: _coerce(name, value) for name, value in changes.items()}
     for name, words in WORDS_OF.items():
         if name in wanted and words not in wanted and wanted[name] != getattr(entry, name):
@@ -274,6 +303,8 @@ def open_entry(
     unknown = sorted(set(fields) - set(EDITABLE))
     if unknown:
         raise LedgerRuleError(f"未知字段 / unknown fields: {unknown}")
+    if note:
+        _checked_text("note", note)
     values = {name: _coerce(name, value) for name, value in fields.items()}
     values.setdefault("status", LedgerStatus.NOT_STARTED.value)
     values.setdefault("units_first_registered", 0)

@@ -24,7 +24,7 @@ from geo import TitlemapError
 from geo.core.crs import STORAGE_EPSG
 from geo.ogc.collections import Collection
 from geo.ogc.crs import OutputCrs
-from geo.ogc.params import Params, envelope_sql, instant
+from geo.ogc.params import Params, envelope_sql, instant, projected_sql
 
 MAX_FILTER_CHARS = 20_000
 MAX_DEPTH = 60  # nesting of NOT / parentheses a filter may have
@@ -386,14 +386,14 @@ class Compiler:
         geom = shapely.force_2d(geom)
         if self.crs.north_first:  # given lat/lon (northing/easting): store x first
             geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
-        if self.crs.geographic:
-            xmin, ymin, xmax, ymax = geom.bounds
-            if not (-180 <= xmin and xmax <= 180 and -90 <= ymin and ymax <= 90):
-                raise _syntax(t.at, "坐标超出经纬度范围 / coordinates outside lon/lat range")
+        try:
+            self.crs.check_within(geom.bounds, "坐标", "coordinates")
+        except TitlemapError as exc:
+            raise _syntax(t.at, str(exc)) from None
+        if self.crs.srid != STORAGE_EPSG:
+            return projected_sql(geom, self.crs, self.params)
         wkt = self.params.add(shapely.to_wkt(geom, rounding_precision=-1))
-        if self.crs.srid == STORAGE_EPSG:
-            return f"ST_GeomFromText({wkt}, 4490)"
-        return f"ST_Transform(ST_Segmentize(ST_GeomFromText({wkt}, {self.crs.srid}), 10.0), 4490)"
+        return f"ST_GeomFromText({wkt}, 4490)"
 
 
 def cql2_sql(

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from geo import TitlemapError
 from geo.core.crs import STORAGE_EPSG, zone_of_epsg
@@ -34,10 +34,41 @@ class OutputCrs:
     def precision(self) -> int:
         return 7 if self.geographic else 3  # ≈ 1 cm either way
 
+    def check_within(self, bounds: tuple[float, ...], zh: str, en: str) -> None:
+        """Refuse a bbox or geometry (`zh` / `en` name it) whose x-first `bounds` leave the
+        area this CRS holds: lon/lat for a geographic one; for Gauss-Krüger its zone's area of
+        use with a margin (beyond it PostGIS cannot project, or distorts beyond use)."""
+        minx, miny, maxx, maxy = GEOGRAPHIC if self.geographic else domain(self.srid)
+        if minx <= bounds[0] and bounds[2] <= maxx and miny <= bounds[1] and bounds[3] <= maxy:
+            return
+        if self.geographic:
+            raise TitlemapError(f"{zh}超出经纬度范围 / {en} outside lon/lat range")
+        span = f"{minx:.0f}–{maxx:.0f}", f"{miny:.0f}–{maxy:.0f}"
+        raise TitlemapError(
+            f"{zh}超出 EPSG:{self.srid} 的适用范围（东 {span[0]}，北 {span[1]} 米）/ {en} "
+            f"outside the area EPSG:{self.srid} holds (easting {span[0]}, northing {span[1]} m)"
+        )
+
     def geometry_sql(self, column: str = "s.geom") -> str:
         """SQL turning a stored EPSG:4490 geometry into this CRS and axis order."""
         geom = column if self.srid == STORAGE_EPSG else f"ST_Transform({column}, {self.srid})"
         return f"ST_FlipCoordinates({geom})" if self.north_first else geom
+
+
+GEOGRAPHIC = (-180.0, -90.0, 180.0, 90.0)
+DOMAIN_MARGIN = 3.0  # degrees around a projected CRS's area of use still taken
+
+
+@lru_cache(maxsize=64)
+def domain(epsg: int) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy), x first, of a projected CRS: its area of use widened by
+    DOMAIN_MARGIN degrees (a county near a zone's edge reaches past it), projected."""
+    west, south, east, north = CRS.from_epsg(epsg).area_of_use.bounds
+    m = DOMAIN_MARGIN
+    to_crs = Transformer.from_crs(STORAGE_EPSG, epsg, always_xy=True)
+    return to_crs.transform_bounds(
+        west - m, max(south - m, -85.0), east + m, min(north + m, 85.0), densify_pts=21
+    )
 
 
 @lru_cache(maxsize=64)

@@ -20,7 +20,7 @@ from geo.ogc.collections import Collection
 from geo.ogc.cql2 import cql2_sql
 from geo.ogc.crs import CRS84, OutputCrs, parse_crs
 from geo.ogc.params import Params, bbox_sql, datetime_sql, property_sql
-from geo.query.compounds import data_version, extent, get_county
+from geo.query.compounds import check_offset, data_version, extent, get_county
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
@@ -108,8 +108,7 @@ def items_page(conn: Connection, county: str, coll: Collection, q: ItemsQuery) -
     """One page of a collection: matches counted, the page's features as a JSON array text."""
     if not 1 <= q.limit <= MAX_LIMIT:
         raise TitlemapError(f"limit 应在 1 到 {MAX_LIMIT} 之间 / limit must be 1..{MAX_LIMIT}")
-    if q.offset < 0:
-        raise TitlemapError("offset 不能为负 / offset must be ≥ 0")
+    check_offset(q.offset)
     info = get_county(conn, county)
     crs = parse_crs(q.crs, info.epsg, "crs")
     bound, used = Params(), set[str]()

@@ -5,6 +5,8 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+import shapely
+
 from geo import TitlemapError
 from geo.core.crs import STORAGE_EPSG
 from geo.core.dates import BEIJING
@@ -42,13 +44,26 @@ def envelope_sql(
         minx, miny, maxx, maxy = miny, minx, maxy, maxx
     if minx > maxx or miny > maxy:
         raise TitlemapError("bbox 的最小值应在前 / bbox: lower corner first")
-    if crs.geographic and not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise TitlemapError("bbox 超出经纬度范围 / bbox outside lon/lat range")
+    crs.check_within((minx, miny, maxx, maxy), "bbox ", "bbox")
+    if crs.srid != STORAGE_EPSG:
+        return projected_sql(shapely.box(minx, miny, maxx, maxy), crs, params)
     corners = ", ".join(params.add(v) for v in (minx, miny, maxx, maxy))
-    if crs.srid == STORAGE_EPSG:
-        return f"ST_MakeEnvelope({corners}, 4490)"
-    # A GK box's edges are straight in metres: cut them into 10 m pieces before turning to 4490.
-    return f"ST_Transform(ST_Segmentize(ST_MakeEnvelope({corners}, {crs.srid}), 10.0), 4490)"
+    return f"ST_MakeEnvelope({corners}, 4490)"
+
+
+SEGMENT_M = 10.0  # a projected edge is cut into pieces this long …
+MAX_SEGMENTS = 2_000  # … or, where that makes more per geometry, into this many longer ones
+
+
+def projected_sql(geom: shapely.Geometry, crs: OutputCrs, params: Params) -> str:
+    """SQL for a geometry in a projected `crs` (x first, inside its area) as EPSG:4490.
+
+    Its edges are straight in metres, so they are cut into pieces before turning to 4490 —
+    never more than MAX_SEGMENTS per geometry: a filter of a few characters spanning a whole
+    zone, cut every 10 m, once grew a PostgreSQL process to 6 GB."""
+    step = params.add(max(SEGMENT_M, shapely.length(geom) / MAX_SEGMENTS))
+    wkt = params.add(shapely.to_wkt(geom, rounding_precision=-1))
+    return f"ST_Transform(ST_Segmentize(ST_GeomFromText({wkt}, {crs.srid}), {step}), 4490)"
 
 
 def bbox_sql(value: str, crs: OutputCrs, params: Params) -> str:

@@ -34,6 +34,7 @@ STATUS_FILTER_VALUES = (*(s.value for s in LedgerStatus), NOT_ON_LEDGER)
 BLOCKER_FILTER_VALUES = (*(b.value for b in Blocker), NO_BLOCKER)
 PLANNED_KIND_VALUES = tuple(k.value for k in PlannedAreaKind)
 MAX_LIMIT = 10_000
+MAX_OFFSET = 2**31 - 1  # features to skip: more than a county holds, within a bigint
 ACTION_LABELS = {"open": "挂账", "update": "更新", "close": "销号", "reopen": "重新挂账"}
 
 
@@ -284,6 +285,11 @@ def filter_sql(
     return f"FROM compound c {ledger_join(f.as_of, local)}", " AND ".join(where), params
 
 
+def check_offset(offset: int) -> None:
+    if not 0 <= offset <= MAX_OFFSET:
+        raise TitlemapError(f"offset 应在 0 到 {MAX_OFFSET} 之间 / offset must be 0..{MAX_OFFSET}")
+
+
 def compounds_geojson(
     conn: Connection,
     county: str,
@@ -300,6 +306,7 @@ def compounds_geojson(
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise TitlemapError(f"limit 应在 1 到 {MAX_LIMIT} 之间 / limit must be 1..{MAX_LIMIT}")
+    check_offset(offset)
     f = filters or CompoundFilter()
     if statuses:
         f = replace(f, statuses=parse_words(statuses, STATUS_FILTER_VALUES, "状态", "status"))

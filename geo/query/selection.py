@@ -23,7 +23,7 @@ from geo import TitlemapError
 from geo.core.dates import today
 from geo.core.model import BLOCKER_LABELS, BLOCKER_LEAD, PLANNED_AREA_LABELS, STATUS_LABELS
 from geo.core.rates import rate
-from geo.query.compounds import NOT_ON_LEDGER, BBox, County, get_county
+from geo.query.compounds import NOT_ON_LEDGER, BBox, County, extent, get_county
 
 MAX_COMPOUNDS = 500  # an area page beyond this is not a map one can read
 TWO_OPT_LIMIT = 200  # beyond this the nearest-neighbour route is kept as it is
@@ -315,7 +315,10 @@ def _choose(conn: Connection, county: County, kind: str, value) -> tuple[Area, l
         ).scalar_one()
         return Area(kind, town.name, _wkb(outline), (town.code,)), list(ids)
     if kind == "bbox":
-        box = value if isinstance(value, BBox) else BBox.parse(str(value))
+        asked = value if isinstance(value, BBox) else BBox.parse(str(value))
+        box = _over_compounds(conn, county, asked)
+        if box is None:
+            return Area(kind, _box_label(asked)), []
         params |= {"x0": box.minx, "y0": box.miny, "x1": box.maxx, "y1": box.maxy}
         envelope = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)"
         ids = conn.execute(
@@ -328,14 +331,28 @@ def _choose(conn: Connection, county: County, kind: str, value) -> tuple[Area, l
         outline = conn.execute(
             text(f"SELECT {_geom_sql(f'ST_Segmentize({envelope}, 0.0005)', epsg)}"), params
         ).scalar_one()
-        label = f"{box.minx:.4f},{box.miny:.4f} – {box.maxx:.4f},{box.maxy:.4f}"
-        return Area(kind, f"范围 {label}", _wkb(outline)), list(ids)
+        return Area(kind, _box_label(box), _wkb(outline)), list(ids)
     if kind == "compounds":
         items = [value] if isinstance(value, str) else list(value)
         items = [part for item in items for part in str(item).replace("，", ",").split(",")]
         ids = _listed(conn, county.code, items)
         return Area(kind, "指定小区"), ids
     raise TitlemapError(f"选择方式应为 / select by one of {KINDS}: {kind!r}")
+
+
+def _box_label(box: BBox) -> str:
+    return f"范围 {box.minx:.4f},{box.miny:.4f} – {box.maxx:.4f},{box.maxy:.4f}"
+
+
+def _over_compounds(conn: Connection, county: County, box: BBox) -> BBox | None:
+    """The part of `box` over the county's compounds, None if none: it chooses the same
+    compounds, and a box of the whole world is drawn as no more than the county."""
+    bounds = extent(conn, county.code)
+    if bounds is None:
+        return None
+    minx, miny = max(box.minx, bounds[0]), max(box.miny, bounds[1])
+    maxx, maxy = min(box.maxx, bounds[2]), min(box.maxy, bounds[3])
+    return BBox(minx, miny, maxx, maxy) if minx <= maxx and miny <= maxy else None
 
 
 def select(

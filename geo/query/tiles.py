@@ -59,6 +59,8 @@ class TileCache:
 
     Keys carry the county's data revision (`TileKey.version`), which every edit bumps, so an
     edit shows at once and old entries age out unused. `ttl` (seconds) is a backstop only.
+    The newest key held for each tile's place is indexed (`last_known_tile`): while the
+    database is out of reach, that tile is still served.
     """
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024, ttl: float | None = None):
@@ -68,6 +70,7 @@ class TileCache:
         self.items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
         self.lock = threading.Lock()
         self._flights: dict[Hashable, threading.Lock] = {}
+        self._newest: dict[tuple, TileKey] = {}  # TileKey.place → the key last put there
 
     def get(self, key: Hashable) -> bytes | None:
         with self.lock:
@@ -86,16 +89,26 @@ class TileCache:
                 self._drop(key)
             self.items[key] = (time.monotonic(), data)
             self.size += len(data) + 200  # the key and the entry cost something too
+            if isinstance(key, TileKey):
+                self._newest[key.place] = key
             while self.size > self.max_bytes and self.items:
                 self._drop(next(iter(self.items)))
 
     def _drop(self, key: Hashable) -> None:
         self.size -= len(self.items.pop(key)[1]) + 200
+        if isinstance(key, TileKey) and self._newest.get(key.place) == key:
+            del self._newest[key.place]
 
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
+            self._newest.clear()
             self.size = 0
+
+    def newest(self, place: tuple) -> "TileKey | None":
+        """The key last put for a tile's place (`TileKey.place`), while its tile is held."""
+        with self.lock:
+            return self._newest.get(place)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -150,6 +163,11 @@ class TileKey:
     version: tuple
     today: date
     crowded: bool
+
+    @property
+    def place(self) -> tuple:
+        """The tile whatever the data's revision: layer, county, z/x/y and filter."""
+        return (self.layer, self.county, self.z, self.x, self.y, self.filters)
 
     def etag(self) -> str:
         """A strong ETag (quoted) for this tile: a hash of the key and the tile format."""
@@ -333,6 +351,18 @@ def build_tile(conn: Connection, cache: TileCache, key: TileKey) -> bytes:
         data = _detail_tile(conn, MAP_LAYERS[key.layer], key)
         cache.put(key, data)
     return data
+
+
+def last_known_tile(
+    cache: TileCache, layer: str, county: str, z: int, x: int, y: int, filters: CompoundFilter
+) -> tuple[TileKey, bytes] | None:
+    """The newest tile `cache` holds for this place, whatever its revision, with its key: for
+    when the database cannot say which revision is current (it is out of reach, so nothing
+    can change it meanwhile). None when none is held."""
+    spec = MAP_LAYERS.get(layer)
+    key = spec and cache.newest((layer, county, z, x, y, _tile_filter(spec, filters)))
+    data = cache.get(key) if key else None
+    return (key, data) if key and data is not None else None
 
 
 def cached_tile(cache: TileCache, key: TileKey) -> bytes | None:

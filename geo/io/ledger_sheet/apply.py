@@ -16,6 +16,7 @@ fields whose cells differ, so re-importing the same file appends no event.
 """
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from geo import TitlemapError
 from geo.core.dates import beijing_day, now
 from geo.core.model import Compound, LedgerEntry, LedgerStatus
 from geo.core.vocabulary import Vocabulary, load_vocabulary
+from geo.io.developers import DeveloperBook, NewDeveloper
 from geo.io.ledger_sheet.cells import (
     PARSERS,
     BlockerCell,
@@ -197,11 +199,10 @@ def _state_after(entry: LedgerEntry, changes: dict[str, Any], today: date) -> di
     return state
 
 
-def _county(engine: Engine, county: str) -> _County:
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT closing_rule, ledger_columns FROM county WHERE code = :c"), {"c": county}
-        ).first()
+def _county(conn: Connection, county: str) -> _County:
+    row = conn.execute(
+        text("SELECT closing_rule, ledger_columns FROM county WHERE code = :c"), {"c": county}
+    ).first()
     if row is None:
         raise TitlemapError(f"没有这个县 / no such county: {county}")
     return _County(row.closing_rule, dict(row.ledger_columns or {}))
@@ -220,6 +221,8 @@ def import_ledger(
     at: datetime | None = None,
     vocabulary: Vocabulary | None = None,
     columns: dict[str, str] | None = None,
+    conn: Connection | None = None,
+    sheet: Sheet | None = None,
 ) -> LedgerImportReport:
     """Import a ledger spreadsheet into `county`'s ledger as `user`.
 
@@ -228,13 +231,18 @@ def import_ledger(
     those remembered for the county, and is remembered in turn once the import is applied.
     Raises LedgerSheetError when the file cannot be read as a ledger at all. Otherwise returns
     the report; with any refused row nothing is written unless `partial`. `dry_run` checks and
-    reports without writing. Every event carries the note "导入 <file name>".
+    reports without writing. Every event carries the note "导入 <file name>". Developers the
+    开发企业 column names are matched or created (`geo.io.developers`) for compounds without one.
+    With `conn`, the import runs in a savepoint of the caller's transaction (onboarding a
+    folder in one go); the caller commits. `sheet` is the file already read (onboarding reads
+    it to recognise it) with the county's remembered headers.
     """
     started = time.perf_counter()
     words = vocabulary or load_vocabulary()
-    own = _county(engine, county)
+    with nullcontext(conn) if conn is not None else engine.connect() as reading:
+        own = _county(reading, county)
     given = own.columns | (columns or {})
-    sheet = read_sheet(path, progress, name=file_name, given=given)
+    sheet = sheet or read_sheet(path, progress, name=file_name, given=given)
     report = LedgerImportReport(
         file_name=sheet.file_name, county=county, user=user, kind=sheet.kind,
         encoding=sheet.encoding, sheet_name=sheet.sheet_name, header_rows=sheet.header_rows,
@@ -246,12 +254,14 @@ def import_ledger(
     moment = at or now()
     today = beijing_day(moment)
     note = f"导入 {sheet.file_name}"
-    with Session(engine, expire_on_commit=False) as session:
+    joined = {} if conn is None else {"join_transaction_mode": "create_savepoint"}
+    with Session(conn or engine, expire_on_commit=False, **joined) as session:
         conn = session.connection()
         # One import per county at a time; entries locked against edits while we work.
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"ledger:{county}"})
         compounds = conn.execute(
-            text("SELECT id, code, name FROM compound WHERE county_code = :c"), {"c": county}
+            text("SELECT id, code, name, developer_id FROM compound WHERE county_code = :c"),
+            {"c": county},
         ).all()
         entries = {
             entry.compound_id: entry
@@ -275,12 +285,14 @@ def import_ledger(
             report.seconds = round(time.perf_counter() - started, 3)
             return report
         _plan_report(todo, entries, report)
+        named = _developers_named(conn, county, todo, compounds, report)
         if dry_run:
             session.rollback()
             report.seconds = round(time.perf_counter() - started, 3)
             return report
         _apply(session, todo, entries, user, note, moment, progress, report)
         if report.applied:
+            _link_developers(conn, county, named)
             if columns:
                 _remember_columns(conn, county, given)
                 report.columns_remembered = True
@@ -296,6 +308,55 @@ def _remember_columns(conn: Connection, county: str, given: dict[str, str]) -> N
     statement = text("UPDATE county SET ledger_columns = :columns WHERE code = :c")
     conn.execute(statement.bindparams(bindparam("columns", type_=JSONB)),
                  {"columns": given, "c": county})  # fmt: skip
+
+
+def _developers_named(conn: Connection, county: str, todo: list, compounds: list,
+                      report: LedgerImportReport) -> tuple[DeveloperBook | None, dict]:  # fmt: skip
+    """The developers the 开发企业 column names for compounds that have none yet: (the book
+    that creates them, {compound id: developer id or one to create}). A name the compound's
+    own developer does not go by is noted, not taken: the compound file's word stands."""
+    cells = [(plan, parse_text(plan.row.values.get("developer"))) for plan, _ in todo]
+    cells = [(plan, name) for plan, name in cells if name]
+    if not cells:
+        return None, {}
+    book = DeveloperBook.of(conn, county)
+    current = {c.id: c.developer_id for c in compounds}
+    found: dict[str, int | NewDeveloper | ValueError] = {}
+    links: dict[int, int | NewDeveloper] = {}
+    for plan, name in cells:
+        if name not in found:
+            try:
+                found[name] = book.resolve(name, None, f"第{plan.row.row}行")
+            except ValueError as exc:
+                found[name] = exc
+        developer, own = found[name], current.get(plan.compound_id)
+        if isinstance(developer, ValueError):
+            report.warnings.append(f"第{plan.row.row}行：{developer}")
+        elif own is None:
+            links[plan.compound_id] = developer
+        elif developer != own:
+            report.warnings.append(
+                f"第{plan.row.row}行：开发企业“{name}”与小区图层所记不同，未改 / the compound "
+                "file names another developer: kept"
+            )
+    new = dict.fromkeys(d.name for d in links.values() if isinstance(d, NewDeveloper))
+    report.new_developers = list(new)
+    report.warnings += book.warnings
+    return book, links
+
+
+def _link_developers(conn: Connection, county: str, named: tuple) -> None:
+    """Create the developers named and set them on the compounds that had none."""
+    book, links = named
+    if not links:
+        return
+    book.write(conn, county, list(links.values()))
+    ids = [d.id if isinstance(d, NewDeveloper) else d for d in links.values()]
+    conn.execute(
+        text("UPDATE compound c SET developer_id = t.d FROM unnest(CAST(:c AS integer[]), "
+             "CAST(:d AS integer[])) AS t(c, d) WHERE c.id = t.c AND c.developer_id IS NULL"),
+        {"c": list(links), "d": ids},
+    )  # fmt: skip
 
 
 def _plan_report(todo: list, entries: dict[int, LedgerEntry], report: LedgerImportReport) -> None:

@@ -54,6 +54,7 @@ class LedgerImportReport:
     closing_rule: str = "all_transferred"
     against_rule: list[RowIssue] = field(default_factory=list)
     totals: list[dict] = field(default_factory=list)  # 合计 ≠ sum: {row, column, sheet, rows}
+    new_developers: list[str] = field(default_factory=list)  # named in 开发企业, created
 
     @property
     def ok(self) -> bool:
@@ -100,6 +101,10 @@ class LedgerImportReport:
                                   for f in item["fields"])  # fmt: skip
                 out.append(f"  第{item['row']}行 {item['code']}：{fields}")
             out += _more(len(self.updated), limit)
+        if self.new_developers:
+            names = "、".join(self.new_developers)
+            out.append(f"{'将' if self.dry_run else ''}新建开发企业 / new developers: {names}"
+                       f"（{len(self.new_developers)} 家）")  # fmt: skip
         out += self._word_lines(limit)
         if self.unmatched:
             title = (
