@@ -29,7 +29,8 @@ each:
   when the tree has it (geo/io/onboard.py and cli/onboard.py);
 - the reference: `ogr2ogr -f PostgreSQL PG:… FILE -nln … -lco GEOMETRY_NAME=geom
   --config PG_USE_COPY YES` of the same spatial files into plain tables, each with its GiST
-  index (ogr2ogr's default), no checks, no mapping, no ledger.
+  index (ogr2ogr's default), no checks, no mapping, no ledger (the GBK Shapefile with
+  `-oo ENCODING=CP936`: without a .cpg ogr2ogr cannot tell, and fails).
 
 Ratios: the whole folder (ledger included) over ogr2ogr's spatial files, and file by file.
 `--only compounds` (or parcels) times that one file, what it needs imported first uncounted:
@@ -252,7 +253,7 @@ class CommandCPU(CPU):
 
 def _run(command: list[str], env: dict | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, errors="replace")
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(
@@ -371,11 +372,13 @@ def ogr2ogr(db: Cluster, files: dict, only: str | None) -> dict:
             if only is not None and layer != only:
                 continue
             path = files[layer]
-            source = f"/vsizip/{path}" if path.suffix == ".zip" else str(path)
-            out[layer] = _run(["ogr2ogr", "-f", "PostgreSQL", db.ogr_dsn(name), source,
-                                  "-nln", f"ref_{layer}", "-lco", "GEOMETRY_NAME=geom",
-                                  "-lco", "SPATIAL_INDEX=GIST",
-                                  "--config", "PG_USE_COPY", "YES"])  # fmt: skip
+            source, told = str(path), []
+            if path.suffix == ".zip":  # GBK without a .cpg: ogr2ogr must be told (titlemap tells)
+                source, told = f"/vsizip/{path}", ["-oo", "ENCODING=CP936"]
+            out[layer] = _run(["ogr2ogr", "-f", "PostgreSQL", db.ogr_dsn(name), source, *told,
+                               "-nln", f"ref_{layer}", "-lco", "GEOMETRY_NAME=geom",
+                               "-lco", "SPATIAL_INDEX=GIST",
+                               "--config", "PG_USE_COPY", "YES"])  # fmt: skip
     finally:
         db.drop(name)
     return out
