@@ -32,6 +32,8 @@ def cell_text(value) -> str:
     """The cell as text: 12.0 → "12", a timestamp → its ISO day."""
     if type(value) is str:  # most cells: no further checks
         return value.strip()
+    if type(value) is float:
+        return str(int(value)) if value.is_integer() else str(value)
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     if isinstance(value, pd.Timestamp | datetime):
@@ -154,7 +156,10 @@ def convert_all(values: Iterable, convert: Callable) -> tuple[list, dict[int, st
     results = np.empty(len(distinct) + 1, dtype=object)  # the last one: index -1, blank
     failed = np.zeros(len(distinct) + 1, dtype=bool)
     for k, value in enumerate(distinct):
-        if not value.strip() if type(value) is str else is_blank(value):
+        if type(value) is str:
+            if not value.strip():
+                continue
+        elif type(value) not in (int, float) and is_blank(value):  # no NaN among the distinct
             continue
         try:
             results[k] = convert(value)

@@ -307,6 +307,7 @@ class GcjOffset:
 
 
 SAMPLE = 300  # features compared, at most
+NEAR_DEG = 0.02  # reference polygons farther than this from the sample (> any GCJ-02 shift) skipped
 
 
 def _fit(geoms: np.ndarray, tree: shapely.STRtree, reference: np.ndarray) -> np.ndarray:
@@ -333,6 +334,12 @@ def gcj_offset(geoms: np.ndarray, reference: np.ndarray, epsg: int) -> GcjOffset
         return None
     if len(geoms) > SAMPLE:
         geoms = geoms[np.linspace(0, len(geoms) - 1, SAMPLE).astype(int)]
+    # only the reference near the sample: repairing and projecting all the county's polygons
+    # cost more than the comparison itself
+    window = shapely.buffer(shapely.envelope(geoms), NEAR_DEG)
+    reference = reference[np.unique(shapely.STRtree(reference).query(window)[1])]
+    if not len(reference):  # nothing near: no fit either way
+        return None
     corrected = gcj02_geometries(geoms)
     gk_reference = to_projected(shapely.make_valid(reference), epsg)
     tree = shapely.STRtree(gk_reference)
