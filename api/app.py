@@ -13,6 +13,7 @@ from api.routers import (
     checks,
     compounds,
     counties,
+    docs,
     health,
     imports,
     ledger,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = FastAPI(
         title=title, version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
         responses=ERROR_RESPONSES,  # the errors any operation may answer (api.errors)
+        docs_url=None, redoc_url=None,  # served from vendored files (api.routers.docs)
     )  # fmt: skip
     protect(app)  # NUL refused, failed tokens slowed, security headers, errors as one line
     app.state.settings = settings
@@ -100,5 +102,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(checks.router)
     app.include_router(parcels.router)
     app.include_router(ogc.router)
+    app.include_router(docs.router)
     app.include_router(web.router)
     return app

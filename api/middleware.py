@@ -177,14 +177,6 @@ _POLICY = {
     "frame-ancestors": ["'self'"],
     "form-action": ["'self'"],
 }
-# FastAPI's /docs and /redoc load Swagger UI / ReDoc from their CDN with an inline script.
-_DOCS = {
-    "script-src": ["'unsafe-inline'", "https://cdn.jsdelivr.net"],
-    "style-src": ["https://cdn.jsdelivr.net", "https://fonts.googleapis.com"],
-    "font-src": ["https://fonts.gstatic.com"],
-    "img-src": ["https://fastapi.tiangolo.com", "https://cdn.redoc.ly"],
-    "worker-src": ["'self'", "blob:"],
-}
 
 
 def policy(extra: dict[str, list[str]] | None = None) -> str:
@@ -195,18 +187,21 @@ def policy(extra: dict[str, list[str]] | None = None) -> str:
 
 
 DEFAULT_POLICY = policy()
-DOCS_POLICY = policy(_DOCS)
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
-def page_policy(html: str, images: Iterable[str] = ()) -> str:
+def page_policy(html: str, images: Iterable[str] = (), workers: Iterable[str] = ()) -> str:
     """The policy for a page of ours: its inline scripts allowed by their SHA-256 (so no
-    script injected into it runs), images also from `images` (a basemap's tile origins)."""
+    script injected into it runs), images also from `images` (a basemap's tile origins),
+    workers from `workers`."""
     hashes = [
         "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
         for s in _INLINE_SCRIPT.findall(html)
     ]
-    return policy({"script-src": hashes, "img-src": list(images)})
+    extra = {"script-src": hashes, "img-src": list(images)}
+    if workers:
+        extra["worker-src"] = ["'self'", *workers]
+    return policy(extra)
 
 
 def origin_of(url_template: str) -> str | None:
@@ -225,16 +220,11 @@ def origin_of(url_template: str) -> str | None:
 
 class SecurityHeaders(_HttpMiddleware):
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = scope["app"]
-        docs = scope["path"] in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-
         async def with_headers(event: Message) -> None:
             if event["type"] == "http.response.start":
                 headers = MutableHeaders(scope=event)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault(
-                    "Content-Security-Policy", DOCS_POLICY if docs else DEFAULT_POLICY
-                )
+                headers.setdefault("Content-Security-Policy", DEFAULT_POLICY)
             await send(event)
 
         await self.app(scope, receive, with_headers)
