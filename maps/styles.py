@@ -3,6 +3,7 @@
 from geo.checks.report import CHECKS
 from geo.core.model import PLANNED_AREA_LABELS, STATUS_LABELS, LedgerStatus, PlannedAreaKind
 from geo.query.compounds import NOT_ON_LEDGER
+from maps.templating import render
 
 STATUS_COLOURS = {
     LedgerStatus.NOT_STARTED.value: "#D55E00",  # vermillion
@@ -99,21 +100,13 @@ def hatch_marks(hatch: str, size: int = PATTERN_PX) -> list[tuple[str, tuple[flo
 def piece_pattern_svg(pattern_id: str, kind: str) -> str:
     """An SVG <pattern> filling a problem piece of `kind` as the web map does."""
     style = PIECE_STYLES[kind]
-    shapes = [
-        f'<rect width="{PATTERN_PX}" height="{PATTERN_PX}" fill="{style["colour"]}" '
-        f'fill-opacity="{PIECE_FILL_OPACITY}"/>'
-    ]
-    for mark, values in hatch_marks(style["hatch"]):
-        if mark == "line":
-            x1, y1, x2, y2 = values
-            shapes.append(f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" '
-                          'stroke="#FFFFFF" stroke-width="1.2"/>')  # fmt: skip
-        else:
-            x, y, r = values
-            shapes.append(f'<circle cx="{x:g}" cy="{y:g}" r="{r:g}" fill="#FFFFFF"/>')
-    return (
-        f'<pattern id="{pattern_id}" width="{PATTERN_PX}" height="{PATTERN_PX}" '
-        f'patternUnits="userSpaceOnUse">{"".join(shapes)}</pattern>'
+    return render(
+        "piece_pattern.svg",
+        pattern_id=pattern_id,
+        size=PATTERN_PX,
+        colour=style["colour"],
+        opacity=PIECE_FILL_OPACITY,
+        marks=hatch_marks(style["hatch"]),
     )
 
 

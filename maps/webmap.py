@@ -16,11 +16,11 @@ Everything the page loads is served by the app: Leaflet is vendored under `stati
 and assigned to this map instance (`m.default_js` / `m.default_css`), never folium's CDN
 lists. Basemap: none by default (the county's own context layers), Tianditu with a key, or
 any XYZ URL (`Basemap`). User text never reaches the HTML: names arrive as JSON and are
-written with `textContent`; the few words built in here are our own, escaped anyway.
+written with `textContent`; the markup built in here (the title with the county's name, the
+legend's own words) comes from autoescaped templates (`templates/`, see maps.templating).
 """
 
 import hashlib
-import html
 import math
 import os
 from collections.abc import Mapping
@@ -33,6 +33,7 @@ import folium
 from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
+from markupsafe import Markup
 
 from geo import TitlemapError
 from geo.core.model import BLOCKER_LABELS, LAND_USE_LABELS, PlannedAreaKind
@@ -49,6 +50,7 @@ from maps.styles import (
     planned_area_legend,
     web_styles,
 )
+from maps.templating import render
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_URL = "/static"
@@ -185,78 +187,24 @@ class TitlemapLayer(Layer):
         self.options = options
 
 
-def _swatch_line(colour: str, weight: float, dash: str | None) -> str:
-    dash_attr = f' stroke-dasharray="{html.escape(dash)}"' if dash else ""
-    return (
-        '<svg width="28" height="12" aria-hidden="true"><line x1="1" y1="6" x2="27" y2="6" '
-        f'stroke="{html.escape(colour)}" stroke-width="{weight}"{dash_attr}/></svg>'
-    )
-
-
 def legend_html() -> str:
     """The legend (图例) from maps.styles: statuses (with counts filled in by the script),
     planned areas, overlaps, complaints, context layers."""
-    e = html.escape
-    rows = ['<div id="titlemap-legend" class="tm-legend" hidden>', "<h4>图例</h4>"]
-    rows.append('<div class="tm-legend-group">化解状态</div>')
-    for status, label, colour in legend():
-        rows.append(
-            f'<div class="tm-legend-row" data-status="{e(status)}"><span class="tm-swatch" '
-            f'style="background:{e(colour)};opacity:{STATUS_FILL_OPACITY}"></span>'
-            f'<span>{e(label)}</span><span class="tm-count" data-count="{e(status)}"></span></div>'
-        )
-    rows.append(
-        f'<div class="tm-legend-row"><span class="tm-swatch tm-swatch-outline" '
-        f'style="border:{OVERDUE_MARK["weight"]}px solid {e(OVERDUE_MARK["colour"])}"></span>'
-        f"<span>{e(OVERDUE_MARK['label'])}</span></div>"
+    patterns = "".join(piece_pattern_svg(f"tm-piece-{kind}", kind) for kind in PIECE_STYLES)
+    return render(
+        "legend.html",
+        statuses=legend(),
+        status_opacity=STATUS_FILL_OPACITY,
+        overdue=OVERDUE_MARK,
+        planned=planned_area_legend(),
+        overlap=OVERLAP_STYLE,
+        problems_title=PROBLEMS_TITLE,
+        patterns=Markup(patterns),  # made by our own template, escaped there
+        pieces=piece_legend(),
+        pins_below_zoom=PINS_BELOW_ZOOM,
+        complaints=list(COMPLAINT_STYLES.values()),
+        context_layers=list(CONTEXT_STYLES.values()),
     )
-    rows.append('<div class="tm-legend-group">规划片区</div>')
-    for kind, label, style in planned_area_legend():
-        rows.append(
-            f'<div class="tm-legend-row" data-kind="{e(kind)}">'
-            f"{_swatch_line(style['colour'], style['weight'], style['dash'])}"
-            f"<span>{e(label)}</span></div>"
-        )
-    rows.append(
-        '<div class="tm-legend-row"><span class="tm-swatch tm-hatch" style="border:'
-        f'{OVERLAP_STYLE["weight"]}px solid {e(OVERLAP_STYLE["fill"])}"></span>'
-        "<span>小区与规划片区重叠部分（斜线，边框为片区颜色）</span></div>"
-    )
-    rows.append(
-        f'<div class="tm-legend-group" data-group="problems">{e(PROBLEMS_TITLE)}'
-        '<span class="tm-legend-state" data-state-for="problems"></span></div>'
-        '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>'
-        + "".join(piece_pattern_svg(f"tm-piece-{kind}", kind) for kind in PIECE_STYLES)
-        + "</defs></svg>"
-    )
-    for kind, label, style in piece_legend():
-        rows.append(
-            f'<div class="tm-legend-row" data-piece="{e(kind)}"><svg width="28" height="14" '
-            f'aria-hidden="true"><rect x="1" y="1" width="26" height="12" '
-            f'fill="url(#tm-piece-{e(kind)})" stroke="{e(style["colour"])}" '
-            f'stroke-width="1.5"/></svg><span>{e(label)}</span></div>'
-        )
-    rows.append(
-        '<div class="tm-legend-row"><svg width="28" height="14" aria-hidden="true">'
-        '<circle cx="14" cy="7" r="5" fill="#FFFFFF" stroke="#555555" stroke-width="3"/></svg>'
-        f"<span>问题位置（{PINS_BELOW_ZOOM} 级以下以圆环标出）</span></div>"
-    )
-    rows.append('<div class="tm-legend-group">其他</div>')
-    for style in COMPLAINT_STYLES.values():
-        size = 2 * style["radius"]
-        rows.append(
-            f'<div class="tm-legend-row"><span class="tm-dot" style="width:{size}px;'
-            f"height:{size}px;background:{e(style['fill'])};border:1.5px solid "
-            f'{e(style["stroke"])}"></span><span>{e(style["label"])}</span></div>'
-        )
-    for style in CONTEXT_STYLES.values():
-        rows.append(
-            '<div class="tm-legend-row">'
-            f"{_swatch_line(style['colour'], min(style['weight'], 4), style['dash'])}"
-            f"<span>{e(style['label'])}</span></div>"
-        )
-    rows.append("</div>")
-    return "\n".join(rows)
 
 
 def page_config(county: str) -> dict:
@@ -393,7 +341,7 @@ def build_map(
     m.default_js = js  # this map's own lists: folium's module-level ones point at CDNs
     m.default_css = css
     root = m.get_root()
-    root.header.add_child(Element(f"<title>{html.escape(county_name)} 登记难化解一张图</title>"))
+    root.header.add_child(Element(render("title.html", county_name=county_name)))
     root.header.add_child(Element('<meta name="referrer" content="no-referrer">'))
     root.header.add_child(Element('<link rel="icon" href="data:,">'))  # no /favicon.ico request
     # titlemap.start fits the map to `extent` at once (no animation), before any layer exists,
