@@ -10,11 +10,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.errors import ERROR_RESPONSES
 from api.middleware import protect
 from api.routers import (
+    account,
+    bulletins,
     checks,
     compounds,
     counties,
     docs,
+    files,
     health,
+    history,
     imports,
     ledger,
     ledger_files,
@@ -22,13 +26,14 @@ from api.routers import (
     onboard,
     parcels,
     stats,
+    tasks,
     tiles,
     web,
 )
 from api.routers import print as print_routes
 from geo.core.settings import Settings, get_settings
 from geo.db import revisions
-from geo.db.engine import get_engine, open_async_pool
+from geo.db.engine import get_app_engine, open_async_pool
 from geo.db.memo import RevisionMemo
 from geo.ledger.counties import county_choices
 from geo.query.tiles import TileCache
@@ -79,7 +84,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )  # fmt: skip
     protect(app)  # NUL refused, failed tokens slowed, security headers, errors as one line
     app.state.settings = settings
-    app.state.engine = engine or get_engine(settings)
+    app.state.engine = engine or get_app_engine(settings)
     app.state.async_pool = None  # opened while serving (lifespan)
     app.state.default_county = default_county(app.state.engine, settings.county)
     # Kept by the app, least recently used out first: check reports (api.routers.checks; a few,
@@ -87,6 +92,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.check_reports = RevisionMemo(limit=4)
     app.state.static_files = RevisionMemo(limit=64)
     # the app's own tile cache (api.routers.tiles): two apps never share or resize one
+    app.state.county_public = {}  # county → its map open to the intranet, as last read (api.auth)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 2**20)
     app.state.printer = print_routes.Printer()  # one print at a time (api.routers.print)
     app.include_router(tiles.router)  # first: routes are matched in order, tiles are many
@@ -102,6 +108,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(checks.router)
     app.include_router(parcels.router)
     app.include_router(ogc.router)
+    app.include_router(account.router)
+    app.include_router(tasks.router)
+    app.include_router(files.router)
+    app.include_router(history.router)
+    app.include_router(bulletins.router)
     app.include_router(docs.router)
     app.include_router(web.router)
     return app

@@ -1,43 +1,97 @@
-"""Bearer-token users: reading is open on the intranet, writing needs a role."""
+"""Who is asking: a signed-in person (session cookie, CSRF token on every write) or a script
+(bearer token). Reading is open on the intranet unless a county closes its map
+(county.map_public); writing needs a role, and the rules of geo.ledger.users."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from geo.core.model import User
-from geo.ledger.users import authenticate, may
+from api.errors import OUTAGES
+from geo.core.model import County, Role, User
+from geo.db.audit import Actor, act_as
+from geo.db.memo import memo_of
+from geo.db.revisions import known_version
+from geo.ledger.users import authenticate, may, may_read, session_user
 
 bearer = HTTPBearer(auto_error=False, description="titlemap user add 生成的令牌 / user token")
 
+COOKIE = "titlemap_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-def session(request: Request):
+
+def session(request: Request) -> Iterator[Session]:
     with Session(request.app.state.engine, expire_on_commit=False) as db:
         yield db
 
 
-def current_user(
+def actor_of(request: Request, user: User | None) -> Actor:
+    """Who the audit log names for this request, and from which address."""
+    address = request.client.host if request.client else None
+    if user is None:
+        return Actor("匿名 / anonymous", None, address)
+    return Actor(user.name, user.department, address)
+
+
+def _signed_in(request: Request, db: Session) -> User | None:
+    """The user of the session cookie, checking the CSRF token of a write."""
+    cookie = request.cookies.get(COOKIE)
+    found = session_user(db, cookie) if cookie else None
+    if found is None:
+        return None
+    user, login = found
+    db.commit()  # last_seen_at
+    request.state.login = login
+    return user
+
+
+async def _check_csrf(request: Request) -> None:
+    login = getattr(request.state, "login", None)
+    if login is None or request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    content_type = request.headers.get("content-type", "")
+    if sent is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/")
+    ):
+        sent = (await request.form()).get(CSRF_FIELD)
+    if not isinstance(sent, str) or sent != login.csrf:
+        raise HTTPException(
+            403, "缺少或无效的 CSRF 令牌，请刷新页面后重试 / missing or wrong CSRF token: reload"
+        )
+
+
+async def current_user(
+    request: Request,
     db: Annotated[Session, Depends(session)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User | None:
-    if credentials is None:
-        return None
-    user = authenticate(db, credentials.credentials)
-    if user is None:
-        raise HTTPException(401, "令牌无效或已停用 / invalid or disabled token")
+    """The bearer token's user, else the session cookie's (a write must then carry the
+    session's CSRF token: header X-CSRF-Token or form field csrf_token); None if neither."""
+    if credentials is not None:
+        user = authenticate(db, credentials.credentials)
+        if user is None:
+            raise HTTPException(401, "令牌无效或已停用 / invalid or disabled token")
+    else:
+        user = _signed_in(request, db)
+        await _check_csrf(request)
+    request.state.user = user
     return user
 
 
 def require(role: str) -> Callable[..., User]:
-    """A dependency admitting users with `role` or higher: 401 without a token, 403 below it."""
+    """A dependency admitting users with `role` or higher: 401 when not signed in, 403 below."""
 
     def check(user: Annotated[User | None, Depends(current_user)]) -> User:
         if user is None:
             raise HTTPException(
                 401,
-                "需要登录令牌 / a token is required (Authorization: Bearer …)",
+                "请先登录 / sign in first (页面 /signin，脚本 Authorization: Bearer …)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if not may(user, role):
@@ -47,3 +101,81 @@ def require(role: str) -> Callable[..., User]:
         return user
 
     return check
+
+
+def writer(request: Request, user: User) -> Session:
+    """A session whose every transaction names `user` and the request's address in the audit
+    log (the triggers of migration 0009). Close it (use as a context manager)."""
+    db = Session(request.app.state.engine, expire_on_commit=False)
+    actor = actor_of(request, user)
+
+    @event.listens_for(db, "after_begin")
+    def _name_actor(_session, _transaction, connection) -> None:
+        act_as(connection, actor)
+
+    return db
+
+
+def editor_session(role: str = Role.EDITOR) -> Callable[..., Iterator[tuple[Session, User]]]:
+    """A dependency yielding (audited session, user) for a user of `role` or higher."""
+
+    def open_(request: Request, user: Annotated[User, Depends(require(role))]):
+        with writer(request, user) as db:
+            yield db, user
+
+    return open_
+
+
+# -- reading a county ------------------------------------------------------------------------
+
+
+def county_is_public(request: Request, county: str) -> bool:
+    """Whether `county`'s map is open to the intranet (county.map_public); an unknown county
+    is public (it answers 404 wherever it is asked for)."""
+    engine = request.app.state.engine
+
+    def read() -> bool:
+        with Session(engine) as db:
+            public = db.scalar(select(County.map_public).where(County.code == county))
+        return public is not False
+
+    last_known: dict[str, bool] = request.app.state.county_public
+    version = known_version(engine, county)
+    try:
+        public = (
+            read() if version is None else memo_of(engine)(("county_public", county, version), read)
+        )
+    except OUTAGES:
+        if county not in last_known:
+            raise
+        return last_known[county]  # the database is away: a cached tile may still be served
+    last_known[county] = public
+    return public
+
+
+def reader(request: Request) -> User | None:
+    """The request's user for reading (cookie or bearer), resolved once per request; no CSRF
+    (reads change nothing)."""
+    if hasattr(request.state, "user"):
+        return request.state.user
+    with Session(request.app.state.engine, expire_on_commit=False) as db:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            user = authenticate(db, token.strip())
+        else:
+            user = _signed_in(request, db)
+    request.state.user = user
+    return user
+
+
+def check_read(request: Request, county: str) -> None:
+    """403 (401 when not signed in) for a county whose map is not public, unless the user
+    belongs to it or was given it."""
+    if county_is_public(request, county):
+        return
+    user = reader(request)
+    if not may_read(user, county, public=False):
+        if user is None:
+            raise HTTPException(401, "本县地图须登录查看 / this county's map needs signing in")
+        raise HTTPException(403, f"{user.name} 无权查看该县 / not given this county")

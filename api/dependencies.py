@@ -10,6 +10,7 @@ from fastapi import HTTPException, Request
 from pydantic import AfterValidator
 from sqlalchemy import Connection
 
+from api.auth import check_read
 from geo import TitlemapError
 
 
@@ -18,7 +19,9 @@ def county_of(request: Request, county: str | None) -> str:
     that county is there, else the only one the database holds (`app.state.default_county`,
     decided when the app is made)."""
     state = request.app.state
-    return county or getattr(state, "default_county", None) or state.settings.county
+    county = county or getattr(state, "default_county", None) or state.settings.county
+    check_read(request, county)  # a county may close its map to all but its own people
+    return county
 
 
 # A request's statements each end within this: one gone wrong (a vast geometry, a runaway

@@ -115,8 +115,21 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
     return message(500, "服务器内部错误 / internal server error")
 
 
+class StaleEdit(Exception):
+    """409: an edit made on an old version. The answer holds what is there now (`current`), so
+    the person sees what changed meanwhile and can redo their edit on it."""
+
+    def __init__(self, detail: str, current: dict):
+        self.detail, self.current = detail, current
+
+
+async def stale_edit(request: Request, exc: StaleEdit) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail, "current": exc.current}, status_code=409)
+
+
 def install_handlers(app: FastAPI) -> None:
     """503 for the database out of reach, 500 as one line (Starlette still logs the bug)."""
+    app.add_exception_handler(StaleEdit, stale_edit)
     for kind in OUTAGES:
         app.add_exception_handler(kind, database_unavailable)
     app.add_exception_handler(Exception, server_error)

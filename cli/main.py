@@ -410,8 +410,8 @@ def serve(
 
     from api.app import create_app
     from geo.db.cluster import port_is_free
-    from geo.db.engine import check_database, get_engine
-    from geo.db.schema import check_schema
+    from geo.db.engine import check_database, get_app_engine, get_engine
+    from geo.db.schema import check_schema, grant_app_role
 
     settings = get_settings()
     host = host or settings.host
@@ -424,13 +424,17 @@ def serve(
     engine = get_engine(settings)
     check_database(engine)
     check_schema(engine)
+    with engine.begin() as conn:
+        grant_app_role(conn)  # a role made after the last upgrade gets its rights here
     workers = workers or settings.workers
     access_log = settings.access_log if access_log is None else access_log
     out.print(f"titlemap 运行于 / serving on http://{host}:{port} ({workers} worker(s))")
     # Each worker process builds its own app (and engine, tile cache) from the environment:
     # uvicorn needs an import string then. ETags are hashes of the tile key, so a browser's
     # If-None-Match is answered 304 by whichever worker it reaches.
-    app_ref = "api.app:create_app" if workers > 1 else create_app(settings, engine)
+    app_ref = (
+        "api.app:create_app" if workers > 1 else create_app(settings, get_app_engine(settings))
+    )
     uvicorn.run(
         app_ref,
         factory=workers > 1,
@@ -444,6 +448,7 @@ def serve(
 
 def _mount_sub_apps() -> None:
     # Sub-apps in their own modules: printing and checks keep their options beside their code.
+    from cli.bulletin import bulletin_app
     from cli.checks import check_app
     from cli.counties import county_app
     from cli.onboard import onboard
@@ -455,6 +460,7 @@ def _mount_sub_apps() -> None:
     app.add_typer(parcel_app, name="parcel")
     app.add_typer(print_app, name="print")
     app.add_typer(check_app, name="check")
+    app.add_typer(bulletin_app, name="bulletin")
 
 
 _mount_sub_apps()

@@ -56,7 +56,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_URL = "/static"
 # titlemap's own scripts under static/titlemap/, in the page's order: each uses what the
 # earlier ones put on the one `titlemap` namespace (core.js says what each holds).
-SCRIPTS = ("core", "layers", "parcels", "card", "filters", "charts", "main")
+SCRIPTS = ("core", "layers", "parcels", "card", "edit", "tasks", "files", "filters", "charts",
+           "main")  # fmt: skip
 PARCELS_FROM_ZOOM = 15  # parcels are drawn from this zoom level on
 PINS_BELOW_ZOOM = 16  # problem pieces get a pin below this zoom (a few m² vanish otherwise)
 PROBLEMS_TITLE = "宗地核查问题 / parcel check problems"

@@ -139,3 +139,64 @@ class Server:
     def stop(self):
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def app_engine(cluster: LocalCluster, engine: Engine) -> Iterator[Engine]:
+    """The session database as the web app's own role sees it (titlemap_app: rows, no DDL,
+    the audit log only read and appended to)."""
+    url = make_url(cluster.app_url()).set(database=engine.url.database)
+    app_db = make_engine(url.render_as_string(hide_password=False))
+    yield app_db
+    app_db.dispose()
+
+
+OTHER_COUNTY = "629902"  # a neighbour in the session database, for "another county's user"
+PASSWORD = "正确的密码-2026"
+
+# name → (county, role, department): the people of the demo county, signing in with PASSWORD
+PEOPLE = {
+    "办公室": ("629901", "editor", None),
+    "住建局张三": ("629901", "editor", "住建局"),
+    "税务局李四": ("629901", "editor", "税务局"),
+    "查看员": ("629901", "viewer", None),
+    "管理员": ("629901", "admin", None),
+    "邻县编辑": (OTHER_COUNTY, "editor", None),
+}
+
+
+@pytest.fixture(scope="session")
+def people(engine: Engine) -> dict[str, int]:
+    """PEOPLE in the session database (and the neighbouring county they need): name → id."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from geo.ledger.users import add_user
+
+    ids = {}
+    with Session(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO county (code, name, target_rate) VALUES (:c, '邻县', 0.9) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"c": OTHER_COUNTY},
+        )
+        for name, (county, role, department) in PEOPLE.items():
+            session.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": name})
+            user, _ = add_user(session, county, name, role, password=PASSWORD,
+                               department=department, with_token=False)  # fmt: skip
+            ids[name] = user.id
+        session.commit()
+    return ids
+
+
+def sign_in(client, name: str, password: str = PASSWORD) -> str:
+    """Sign `client` (a TestClient or httpx client) in through the form; returns the CSRF
+    token its writes must carry (header X-CSRF-Token)."""
+    response = client.post("/signin", data={"name": name, "password": password},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    me = client.get("/api/me").json()
+    assert me["name"] == name
+    return me["csrf"]

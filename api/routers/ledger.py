@@ -6,11 +6,12 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from api.auth import require, session
+from api.auth import editor_session, session
 from api.dependencies import Day, county_of, user_errors
+from api.errors import StaleEdit
 from geo import TitlemapError
 from geo.core.dates import today
-from geo.core.model import Role, User
+from geo.core.model import User
 from geo.ledger.rules import (
     LedgerConflict,
     LedgerNotFound,
@@ -19,6 +20,7 @@ from geo.ledger.rules import (
     update_entry,
 )
 from geo.ledger.stats import ledger_as_of
+from geo.ledger.users import edit_refusal, may_edit_entry
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
 
@@ -45,12 +47,14 @@ def _entry(db: Session, county: str, code: str):
 
 
 def _save(db: Session, entry, changes: dict, user: User, note: str | None, version: int) -> dict:
-    if entry.county_code != user.county_code:
-        raise HTTPException(403, "只能修改本县台账 / only your own county's ledger")
+    if not may_edit_entry(user, entry):
+        raise HTTPException(403, edit_refusal(user, entry))
     try:
         update_entry(db, entry, changes, user.name, note, expected_version=version)
     except LedgerConflict as exc:
-        raise HTTPException(409, str(exc)) from None
+        db.rollback()
+        current = describe(find_entry(db, entry.county_code, entry.compound.code))
+        raise StaleEdit(str(exc), current) from None
     except TitlemapError as exc:
         raise HTTPException(422, str(exc)) from None
     db.commit()
@@ -87,10 +91,11 @@ def edit_entry(
     request: Request,
     compound_code: str,
     edit: Edit,
-    db: Annotated[Session, Depends(session)],
-    user: Annotated[User, Depends(require(Role.EDITOR))],
+    editing: Annotated[tuple[Session, User], Depends(editor_session())],
+    county: str | None = None,
 ) -> dict:
-    entry = _entry(db, user.county_code, compound_code)
+    db, user = editing
+    entry = _entry(db, county or user.county_code, compound_code)
     return _save(db, entry, edit.changes, user, edit.note, edit.version)
 
 
@@ -99,10 +104,11 @@ def close_entry(
     request: Request,
     compound_code: str,
     close: Annotated[Close, Body()],
-    db: Annotated[Session, Depends(session)],
-    user: Annotated[User, Depends(require(Role.EDITOR))],
+    editing: Annotated[tuple[Session, User], Depends(editor_session())],
+    county: str | None = None,
 ) -> dict:
-    entry = _entry(db, user.county_code, compound_code)
+    db, user = editing
+    entry = _entry(db, county or user.county_code, compound_code)
     changes: dict[str, Any] = {"status": "closed"}
     if close.reason:
         changes["close_reason"] = close.reason

@@ -179,6 +179,9 @@ class County(Base):
         Text, default=ClosingRule.ALL_TRANSFERRED.value,
         server_default=ClosingRule.ALL_TRANSFERRED.value, comment="when an entry counts as closed",
     )  # fmt: skip
+    map_public: Mapped[bool] = mapped_column(
+        default=True, server_default="true", comment="地图对内网公开；否则须登录本县账号"
+    )
     ledger_columns: Mapped[dict] = mapped_column(
         JSONB, default=dict, server_default="{}",
         comment="the county's ledger headers → fields, remembered from --columns",
@@ -415,14 +418,20 @@ class Role(enum.StrEnum):
 
 
 class User(Base):
-    """A person using the API, by a bearer token whose SHA-256 alone is stored."""
+    """A person: signs in with a password (its argon2 hash alone is stored), or a script, by a
+    bearer token (its SHA-256 alone is stored). `department` (住建局 …) limits an editor to the
+    entries that department leads or co-operates on; none means the whole county (the
+    leading group's office). `counties`: other counties this user has been given."""
 
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(primary_key=True)
     county_code: Mapped[str] = county_fk()
     name: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(Text)
-    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(Text)
+    counties: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (UniqueConstraint("county_code", "name"), _enum_check("role", Role))

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="PostgreSQL+PostGIS URL; unset = the private local cluster",
     )
+    app_database_url: str | None = Field(
+        default=None,
+        description="the role the web app connects as (no DDL; SELECT and INSERT only on the "
+        "audit log); unset = titlemap_app of the private cluster, or DATABASE_URL",
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     pg_port: int = 54329
     pg_bin: Path | None = None
@@ -48,6 +53,8 @@ class Settings(BaseSettings):
     helmert_convention: str = Field(
         default="position_vector", description="position_vector | coordinate_frame"
     )
+    session_hours: float = Field(default=12, gt=0, description="a sign-in lasts this long")
+    upload_mb: int = Field(default=50, gt=0, description="largest file a compound may be given")
     vocabulary: Path | None = Field(
         default=None,
         description="the county's own words file (same shape as geo/core/vocabulary.toml), "

@@ -4,7 +4,10 @@ Layout of the data directory:
     pg/        the cluster (PGDATA)
     run/       its unix socket (kept short: the socket path limit is ~107 bytes)
     pg.log     the server log
-    password   the generated password of the `titlemap` role (mode 600)
+    password   the generated password of the `titlemap` role (mode 600): owns the tables,
+               runs migrations and the command line
+    app_password  that of `titlemap_app`, the role the web app connects as: no DDL, and
+               only SELECT and INSERT on the audit log (geo.db.schema.grant_app_role)
 
 As root, the server binaries run as the `postgres` user (initdb refuses root), so that user
 owns pg/, run/ and pg.log, and must be able to reach the data directory.
@@ -27,6 +30,7 @@ from geo import TitlemapError
 
 DB_NAME = "titlemap"
 DB_USER = "titlemap"
+APP_USER = "titlemap_app"
 INSTALL_HINT = "sudo apt-get install postgresql-postgis（或运行 make run / or run make run）"
 
 
@@ -87,6 +91,7 @@ class LocalCluster:
         self.sockdir = self.data_dir / "run"
         self.logfile = self.data_dir / "pg.log"
         self.pwfile = self.data_dir / "password"
+        self.app_pwfile = self.data_dir / "app_password"
         self.as_postgres = os.geteuid() == 0
 
     # -- facts -------------------------------------------------------------------------------
@@ -106,6 +111,14 @@ class LocalCluster:
         password = quote(self.pwfile.read_text().strip(), safe="")
         port = self._running_port() or self.port
         return f"postgresql+psycopg://{DB_USER}:{password}@127.0.0.1:{port}/{DB_NAME}"
+
+    def app_url(self) -> str:
+        """The URL of the web app's own role (created on first use)."""
+        if not self.app_pwfile.exists():
+            self._ensure_app_role()
+        password = quote(self.app_pwfile.read_text().strip(), safe="")
+        port = self._running_port() or self.port
+        return f"postgresql+psycopg://{APP_USER}:{password}@127.0.0.1:{port}/{DB_NAME}"
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -250,6 +263,29 @@ class LocalCluster:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
             if exists.fetchone() is None:
                 conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        if not self.app_pwfile.exists():
+            self._ensure_app_role()
+
+    def _ensure_app_role(self) -> None:
+        """The web app's login role, without superuser or DDL rights; its password is set
+        afresh with the file, so the two always agree."""
+        import psycopg
+        from psycopg import sql
+
+        password = secrets.token_urlsafe(24)
+        with psycopg.connect(
+            host="127.0.0.1", port=self._running_port() or self.port, user=DB_USER,
+            password=self.pwfile.read_text().strip(), dbname="postgres", autocommit=True,
+        ) as conn:  # fmt: skip
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_USER])
+            verb = "ALTER" if exists.fetchone() else "CREATE"
+            conn.execute(
+                sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                    sql.SQL(verb), sql.Identifier(APP_USER), sql.Literal(password)
+                )
+            )
+        self.app_pwfile.write_text(password + "\n")
+        self.app_pwfile.chmod(0o600)
 
     def _running_port(self) -> int | None:
         """The port of the live server, read from postmaster.pid; None if it is not running."""

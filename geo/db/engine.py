@@ -115,6 +115,22 @@ def get_engine(settings: Settings) -> Engine:
     return _engine_for(database_url(settings))
 
 
+def app_database_url(settings: Settings) -> str:
+    """The web app's URL: its own role where there is one (geo.db.schema.APP_ROLE)."""
+    if settings.app_database_url:
+        return normalise_url(settings.app_database_url)
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    cluster = local_cluster(settings)
+    cluster.ensure_running()
+    return cluster.app_url()
+
+
+def get_app_engine(settings: Settings) -> Engine:
+    """The engine the web app serves from."""
+    return _engine_for(app_database_url(settings))
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

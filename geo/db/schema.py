@@ -4,7 +4,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from geo import TitlemapError
@@ -45,6 +45,29 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     ensure_postgis(engine)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
+        grant_app_role(conn)
+
+
+# The role the web app connects as (geo.db.cluster makes it for the private cluster; a county's
+# DBA makes it for theirs): rows, not tables — and the audit log only read and appended to.
+APP_ROLE = "titlemap_app"
+APPEND_ONLY_TABLES = ("audit_log", "alembic_version")
+
+
+def grant_app_role(conn: Connection, role: str = APP_ROLE) -> bool:
+    """Give `role` what the web app needs, when the role exists; False when it does not."""
+    if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is None:
+        return False
+    who = f'"{role}"'
+    conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {who}"))
+    rows = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE"
+    conn.execute(text(f"GRANT {rows} ON ALL TABLES IN SCHEMA public TO {who}"))
+    conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {who}"))
+    for table in APPEND_ONLY_TABLES:  # those there (an older revision has no audit log)
+        if conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar() is not None:
+            conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {who}"))
+    conn.execute(text(f"REVOKE INSERT ON alembic_version FROM {who}"))
+    return True
 
 
 def current_revision(engine: Engine) -> str | None:

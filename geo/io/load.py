@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.core.crs import STORAGE_EPSG
 from geo.core.model import copy_columns
+from geo.db import audit
 
 
 @dataclass
@@ -199,8 +200,11 @@ def load_county(engine: Engine, frames: CountyFrames, replace: bool = False) -> 
         if county_exists(conn, county):
             if not replace:
                 return LoadReport(county, loaded=False)
+            audit.bulk_load(conn)
             conn.execute(text("DELETE FROM county WHERE code = :c"), {"c": county})
+        audit.bulk_load(conn)
         counts = _load_all(conn, county, frames)
+        audit.record(conn, county, "county", "load", county, after={"replace": replace, **counts})
     return LoadReport(county, loaded=True, counts=counts)
 
 

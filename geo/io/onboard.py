@@ -43,6 +43,7 @@ from geo.core.codes import province_of
 from geo.core.dates import is_blank
 from geo.core.model import County
 from geo.core.vocabulary import Vocabulary, load_vocabulary
+from geo.db.audit import bulk_load, record
 from geo.io.archive import Limits, extract_zip
 from geo.io.attributes import TOWNSHIP_KINDS
 from geo.io.converters import cell_text
@@ -468,11 +469,14 @@ def onboard(
                             [*scan.unplaced, *(p for p in plans if not p.layer)], scan.ignored,
                             dry_run=dry_run, partial=partial)  # fmt: skip
         with engine.connect() as conn, conn.begin() as tx:
+            bulk_load(conn)  # one audit row for the folder, not one per row it holds
             result.new_county, result.name = _county(conn, county, name)
             for plan in placed:
                 _import(conn, engine, plan, county, setup)
             write = not dry_run and bool(placed) and (partial or not result.refusals())
             if write:
+                files = [{"file": p.source, "layer": p.layer} for p in placed]
+                record(conn, county, "county", "onboard", county, after={"files": files})
                 tx.commit()
             else:
                 tx.rollback()

@@ -1,37 +1,116 @@
-"""Users, roles and bearer tokens. Only a token's SHA-256 is stored; the token is shown once."""
+"""Users, roles, departments and how they sign in.
+
+People sign in with a password (argon2; the hash alone is stored) and get a session: a random
+cookie whose SHA-256 is the key of a login_session row, with its own CSRF token. Scripts keep
+bearer tokens (their SHA-256 alone is stored; shown once).
+
+Who may do what, in one place: a viewer reads; an editor also edits the entries of its
+department (the lead or a co-operating department), or all of its county's when it has no
+department (the leading group's office, 领导小组办公室); an admin edits all of its county's
+and manages its users. Nobody reads or writes another county's data unless it is among the
+counties they were given (`User.counties`).
+"""
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from geo import TitlemapError
+from geo.core.dates import now
 from geo.core.model import County, Role, User
+from geo.core.work import LoginSession
 
 RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
+ROLE_LABELS = {Role.VIEWER: "查看", Role.EDITOR: "编辑", Role.ADMIN: "管理员"}
+OFFICE_LABEL = "全县（领导小组办公室）"
+MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS = 8, 200
+MAX_NAME_CHARS = 50
+
+_hasher = PasswordHasher()  # argon2id with the library's current defaults
+
+
+class SignInError(TitlemapError):
+    """Wrong name or password: one message for both, so names cannot be probed."""
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_user(session: Session, county: str, name: str, role: str) -> tuple[User, str]:
-    """Create a user; returns it with its new token (not retrievable later)."""
+def _checked_role(role: str) -> str:
     try:
-        role = Role(role).value
+        return Role(role).value
     except ValueError:
         raise TitlemapError(f"未知角色 / unknown role {role!r}: viewer / editor / admin") from None
+
+
+def _checked_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME_CHARS or any(c.isspace() and c != " " for c in name):
+        raise TitlemapError(f"用户名应为 1–{MAX_NAME_CHARS} 个字符 / a name of 1–50 characters")
+    return name
+
+
+def checked_password(password: str) -> str:
+    if not MIN_PASSWORD_CHARS <= len(password or "") <= MAX_PASSWORD_CHARS:
+        raise TitlemapError(
+            f"密码至少 {MIN_PASSWORD_CHARS} 个字符 / a password of at least "
+            f"{MIN_PASSWORD_CHARS} characters"
+        )
+    return password
+
+
+def add_user(
+    session: Session,
+    county: str,
+    name: str,
+    role: str,
+    *,
+    password: str | None = None,
+    department: str | None = None,
+    with_token: bool = True,
+) -> tuple[User, str | None]:
+    """Create a user; returns it with its new token (not retrievable later) when `with_token`.
+    With `password`, the user can sign in on the pages."""
+    role = _checked_role(role)
+    name = _checked_name(name)
     if session.get(County, county) is None:
         raise TitlemapError(f"没有这个县 / no such county: {county}（先载入数据 / load it first）")
     exists = session.scalar(select(User).where(User.county_code == county, User.name == name))
     if exists:
         raise TitlemapError(f"用户 {name} 已存在 / user exists (换名或先停用 / pick another name)")
-    token = secrets.token_urlsafe(32)
-    user = User(county_code=county, name=name, role=role, token_sha256=token_digest(token))
+    token = secrets.token_urlsafe(32) if with_token else None
+    user = User(
+        county_code=county,
+        name=name,
+        role=role,
+        department=(department or "").strip() or None,
+        token_sha256=token_digest(token) if token else None,
+        password_hash=_hasher.hash(checked_password(password)) if password is not None else None,
+    )
     session.add(user)
     session.flush()
     return user, token
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """A new password; every session of the user ends (sign in again everywhere)."""
+    user.password_hash = _hasher.hash(checked_password(password))
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    session.flush()
+
+
+def change_password(session: Session, user: User, old: str, new: str) -> None:
+    if not _password_matches(user, old):
+        raise SignInError("原密码不对 / the current password is wrong")
+    set_password(session, user, new)
 
 
 def authenticate(session: Session, token: str) -> User | None:
@@ -39,6 +118,149 @@ def authenticate(session: Session, token: str) -> User | None:
     return user if user and user.active else None
 
 
+def _password_matches(user: User | None, password: str) -> bool:
+    if user is None or not user.password_hash:
+        _hasher.hash(password)  # as long as a real check: a name cannot be told by the time
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass
+class SignIn:
+    """A new session: the cookie value (shown once) and the row it is kept as."""
+
+    cookie: str
+    session: LoginSession
+    user: User
+
+
+def sign_in(
+    session: Session,
+    county: str | None,
+    name: str,
+    password: str,
+    *,
+    hours: float = 12,
+    address: str | None = None,
+    user_agent: str | None = None,
+) -> SignIn:
+    """Check a name and password (in `county`, or the only user of that name anywhere)."""
+    query = select(User).where(User.name == (name or "").strip(), User.active.is_(True))
+    if county:
+        query = query.where(User.county_code == county)
+    found = session.scalars(query).all()
+    user = found[0] if len(found) == 1 else None
+    if not _password_matches(user, password or ""):
+        raise SignInError("用户名或密码不对 / wrong name or password")
+    assert user is not None
+    if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    cookie = secrets.token_urlsafe(32)
+    at = now()
+    row = LoginSession(
+        id=token_digest(cookie), user_id=user.id, csrf=secrets.token_urlsafe(32),
+        created_at=at, expires_at=at + timedelta(hours=hours), last_seen_at=at,
+        address=address, user_agent=(user_agent or "")[:300] or None,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return SignIn(cookie, row, user)
+
+
+TOUCH_AFTER = timedelta(minutes=1)  # last_seen_at is written at most this often
+
+
+def session_user(session: Session, cookie: str) -> tuple[User, LoginSession] | None:
+    """The live session of a cookie and its user; None when unknown, expired or disabled."""
+    row = session.get(LoginSession, token_digest(cookie))
+    at = now()
+    if row is None or row.expires_at <= at:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    if at - row.last_seen_at > TOUCH_AFTER:
+        row.last_seen_at = at  # the caller commits
+    return user, row
+
+
+def sign_out(session: Session, cookie: str) -> LoginSession | None:
+    row = session.get(LoginSession, token_digest(cookie))
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return row
+
+
+def end_expired_sessions(session: Session, at: datetime | None = None) -> int:
+    result = session.execute(delete(LoginSession).where(LoginSession.expires_at <= (at or now())))
+    return result.rowcount or 0
+
+
+# -- who may do what ---------------------------------------------------------------------------
+
+
 def may(user: User | None, role: str) -> bool:
     """Whether `user` holds `role` or a higher one."""
     return user is not None and RANK[Role(user.role)] >= RANK[Role(role)]
+
+
+def counties_of(user: User) -> set[str]:
+    return {user.county_code, *(user.counties or [])}
+
+
+def may_read(user: User | None, county: str, public: bool) -> bool:
+    """Reading a county: anyone when its map is public on the intranet, else its own people."""
+    return public or (user is not None and user.active and county in counties_of(user))
+
+
+def is_office(user: User) -> bool:
+    """The whole county: an admin, or an editor without a department (the office)."""
+    return may(user, Role.ADMIN) or (may(user, Role.EDITOR) and not user.department)
+
+
+def may_edit_entry(user: User | None, entry: Any) -> bool:
+    """Whether `user` may change a ledger entry (anything with county_code, lead_department and
+    cooperating_departments): its county, and its department leads or co-operates."""
+    if user is None or not user.active or not may(user, Role.EDITOR):
+        return False
+    if entry.county_code not in counties_of(user):
+        return False
+    if is_office(user):
+        return True
+    department = user.department.strip()
+    return department == (entry.lead_department or "").strip() or department in {
+        d.strip() for d in entry.cooperating_departments or []
+    }
+
+
+def edit_refusal(user: User, entry: Any) -> str:
+    """Why `user` may not edit `entry`, in one line."""
+    if entry.county_code not in counties_of(user):
+        return "只能修改本县台账 / only your own county's ledger"
+    if not may(user, Role.EDITOR):
+        return f"{user.name}（{user.role}）只能查看 / may only read"
+    return (
+        f"{user.department}不是该小区的牵头或配合单位（牵头：{entry.lead_department or '未定'}）"
+        f" / {user.department} neither leads nor co-operates on this compound"
+    )
+
+
+def describe_user(user: User) -> dict[str, Any]:
+    """A user as pages and /api/me show it (never a hash)."""
+    return {
+        "id": user.id,
+        "name": user.name,
+        "county": user.county_code,
+        "counties": sorted(counties_of(user)),
+        "role": user.role,
+        "role_label": ROLE_LABELS[Role(user.role)],
+        "department": user.department,
+        "department_label": user.department or OFFICE_LABEL,
+        "office": is_office(user),
+        "active": user.active,
+        "signs_in": bool(user.password_hash),
+    }

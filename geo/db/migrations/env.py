@@ -3,6 +3,7 @@
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
+import geo.core.work  # noqa: F401  (its tables on the same metadata)
 from geo.core.model import Base
 
 

@@ -197,6 +197,12 @@
       add(body, el('h4', null, '与规划片区重叠'), list);
     }
 
+    T.cardSections.forEach(function (section) {
+      var box = el('div', 'tm-card-section');
+      add(body, box);
+      section.call(app, card, box);
+    });
+
     if (card.history && card.history.length) {
       var history = el('ol', 'tm-history');
       card.history.slice().reverse().forEach(function (ev) {

@@ -208,6 +208,37 @@
       .finally(function () { self.pending--; });
   };
 
+  // Who is signed in (/api/me: name, role, department, csrf), asked once per page.
+  App.prototype.whoami = function () {
+    if (!this.me) {
+      this.me = this.getJSON('/api/me', true).catch(function () { return { signed_in: false }; });
+    }
+    return this.me;
+  };
+
+  // A write as the signed-in person: JSON (or FormData) with the session's CSRF token.
+  // Resolves to {status, body} whatever the status (a 409 carries what changed meanwhile);
+  // rejects only when the server cannot be reached.
+  App.prototype.send = function (method, url, data) {
+    var self = this;
+    return this.whoami().then(function (me) {
+      var headers = { Accept: 'application/json', 'X-CSRF-Token': me.csrf || '' };
+      var body = data;
+      if (!(data instanceof window.FormData) && data !== undefined) {
+        headers['Content-Type'] = 'application/json';
+        body = JSON.stringify(data);
+      }
+      self.pending++;
+      return fetch(url, { method: method, credentials: 'same-origin', headers: headers, body: body })
+        .then(function (response) {
+          return response.json().catch(function () { return {}; }).then(function (json) {
+            return { status: response.status, ok: response.ok, body: json };
+          });
+        })
+        .finally(function () { self.pending--; });
+    });
+  };
+
   App.prototype.idle = function () {
     var tiles = this.layers.compounds;
     return !!this.settled && this.pending === 0 && !this.moving &&
@@ -274,4 +305,7 @@
 
   // The later scripts add their methods to App.prototype.
   T.App = App;
+  // Sections other scripts add to the compound card (edit.js, tasks.js, files.js): each a
+  // function(card, box) called with the App as `this`, in the order the scripts load.
+  T.cardSections = [];
 })(window, window.document, window.L, (window.titlemap = window.titlemap || {}));

@@ -1,0 +1,73 @@
+"""Who is acting, for the audit triggers (migration 0009): settings local to a transaction.
+
+The triggers on the tables people change write one audit_log row per row changed, naming
+`titlemap.actor`, `.department` and `.address` of the transaction; without them, the database
+role. A bulk load (a county's files, hundreds of thousands of rows) says `bulk_load` instead:
+one row for the file, naming what came in.
+"""
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person (or the command line) and where they act from."""
+
+    name: str
+    department: str | None = None
+    address: str | None = None
+
+
+SET_ACTOR = text(
+    "SELECT set_config('titlemap.actor', :name, true), "
+    "set_config('titlemap.department', :department, true), "
+    "set_config('titlemap.address', :address, true)"
+)
+
+
+def act_as(conn: Connection | Session, actor: Actor) -> None:
+    """Name `actor` in every audit row of the current transaction."""
+    conn.execute(
+        SET_ACTOR,
+        {"name": actor.name, "department": actor.department or "", "address": actor.address or ""},
+    )
+
+
+def bulk_load(conn: Connection | Session) -> None:
+    """Turn the row triggers off for the rest of the transaction: a bulk load is traced as
+    the one row its caller then records (what came in, the counts)."""
+    conn.execute(text("SELECT set_config('titlemap.audit', 'summary', true)"))
+
+
+def record(
+    conn: Connection | Session,
+    county: str | None,
+    object_kind: str,
+    action: str,
+    object_id: str | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> None:
+    """Append one row by hand: what no table change shows (a sign-in, an export, a load)."""
+    conn.execute(
+        text(
+            "INSERT INTO audit_log (at, actor, department, address, county_code, object_kind, "
+            "object_id, action, before, after) VALUES (clock_timestamp(), "
+            "coalesce(nullif(current_setting('titlemap.actor', true), ''), session_user::text), "
+            "nullif(current_setting('titlemap.department', true), ''), "
+            "nullif(current_setting('titlemap.address', true), ''), "
+            ":county, :kind, :id, :action, CAST(:before AS jsonb), CAST(:after AS jsonb))"
+        ),
+        {
+            "county": county, "kind": object_kind, "id": object_id, "action": action,
+            "before": _json(before), "after": _json(after),
+        },
+    )  # fmt: skip
+
+
+def _json(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
