@@ -98,6 +98,12 @@ BLOCKER_LEAD = {
     Blocker.OTHER: "未定",
 }
 
+# Measures (化解措施) offices name; a county's own words are kept as written beside these.
+MEASURES = (
+    "证缴分离", "容缺办理", "分割登记", "联合验收", "补办手续", "司法处置", "解除抵押",
+    "分期缴纳", "政府兜底", "信用惩戒",
+)  # fmt: skip
+
 
 class PlannedAreaKind(enum.StrEnum):
     """Categories of planned area; the county's own word for one is kept in `kind_word`."""
@@ -328,6 +334,10 @@ class LedgerEntry(Base):
     opened_on: Mapped[date | None] = mapped_column(Date, comment="挂账日期")
     closed_on: Mapped[date | None] = mapped_column(Date, comment="销号日期")
     close_reason: Mapped[str | None] = mapped_column(Text)
+    measures: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default="{}", comment="化解措施 (MEASURES or own words)"
+    )
+    next_step: Mapped[str | None] = mapped_column(Text, comment="下一步")
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

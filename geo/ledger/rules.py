@@ -34,7 +34,7 @@ EDITABLE = (
     "ledger_no", "units_task", "units_first_registered", "units_transferred", "status",
     "blockers", "blocker_note", "lead_department", "cooperating_departments",
     "supervising_leader", "plan", "task_force_lead", "deadline", "opened_on", "closed_on",
-    "close_reason", "status_word", "blocker_words",
+    "close_reason", "status_word", "blocker_words", "measures", "next_step",
 )  # fmt: skip
 STATE = (
     "status", "units_task", "units_first_registered", "units_transferred", "blockers",
@@ -42,12 +42,12 @@ STATE = (
 )  # fmt: skip
 UNIT_FIELDS = ("units_task", "units_first_registered", "units_transferred")
 DATE_FIELDS = ("deadline", "opened_on", "closed_on")
-LIST_FIELDS = ("blockers", "cooperating_departments", "blocker_words")
+LIST_FIELDS = ("blockers", "cooperating_departments", "blocker_words", "measures")
 # The county's own words for a field: an edit of the field without them makes them stale.
 WORDS_OF = {"status": "status_word", "blockers": "blocker_words"}
 # How long a text may be, in characters, and how many items a list may hold: history keeps
 # every value for good, so a pasted file would weigh on the entry and its card for ever.
-LONG_TEXTS = ("plan", "blocker_note", "close_reason", "note")
+LONG_TEXTS = ("plan", "blocker_note", "close_reason", "note", "next_step")
 LONG_TEXT_CHARS, SHORT_TEXT_CHARS, MAX_LIST_ITEMS = 2_000, 200, 50
 MAX_UNITS = 1_000_000  # more units than any compound has (and within the database's integer)
 

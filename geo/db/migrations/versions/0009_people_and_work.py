@@ -1,4 +1,4 @@
-"""People and their work: passwords and departments, sign-in sessions, tasks, files per
+"""People and their work: passwords and departments, an entry's measures and next step, sign-in sessions, tasks, files per
 compound, the append-only audit log and issued bulletins.
 
 Revision ID: 0009
@@ -103,6 +103,9 @@ def upgrade() -> None:
     op.add_column("app_user", sa.Column("counties", ARRAY(sa.Text()), nullable=False,
                                         server_default="{}"))  # fmt: skip
     op.alter_column("app_user", "token_sha256", nullable=True)
+    op.add_column("ledger_entry", sa.Column("measures", ARRAY(sa.Text()), nullable=False,
+                                            server_default="{}"))  # fmt: skip
+    op.add_column("ledger_entry", sa.Column("next_step", sa.Text()))
     op.add_column("county", sa.Column("map_public", sa.Boolean(), nullable=False,
                                       server_default="true"))  # fmt: skip
 
@@ -241,6 +244,8 @@ def downgrade() -> None:
         op.drop_table(table)
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     op.drop_column("county", "map_public")
+    op.drop_column("ledger_entry", "next_step")
+    op.drop_column("ledger_entry", "measures")
     op.execute("DELETE FROM app_user WHERE token_sha256 IS NULL")
     op.alter_column("app_user", "token_sha256", nullable=False)
     for column in ("counties", "department", "password_hash"):
