@@ -147,6 +147,7 @@ def local_assets() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     css = [
         ("leaflet_css", static_url("vendor/leaflet/leaflet.css")),
         ("titlemap_css", static_url("titlemap/titlemap.css")),
+        ("titlemap_work_css", static_url("titlemap/work.css")),
     ]
     return js, css
 
