@@ -32,7 +32,7 @@ from api.routers import (
 )
 from api.routers import print as print_routes
 from geo.core.settings import Settings, get_settings
-from geo.db import revisions
+from geo.db import audit, revisions
 from geo.db.engine import get_app_engine, open_async_pool
 from geo.db.memo import RevisionMemo
 from geo.ledger.counties import county_choices
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     protect(app)  # NUL refused, failed tokens slowed, security headers, errors as one line
     app.state.settings = settings
     app.state.engine = engine or get_app_engine(settings)
+    audit.name_actors(app.state.engine)  # writes name the request's user (api.auth)
     app.state.async_pool = None  # opened while serving (lifespan)
     app.state.default_county = default_county(app.state.engine, settings.county)
     # Kept by the app, least recently used out first: check reports (api.routers.checks; a few,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import OUTAGES
 from geo.core.model import County, Role, User
-from geo.db.audit import Actor, act_as
+from geo.db.audit import Actor, act_as, act_for
 from geo.db.memo import memo_of
 from geo.db.revisions import known_version
 from geo.ledger.users import authenticate, may, may_read, session_user
@@ -81,6 +81,9 @@ async def current_user(
         user = _signed_in(request, db)
         await _check_csrf(request)
     request.state.user = user
+    # whatever this request writes names its user (a kept-alive connection's next request
+    # starts anew: None for nobody)
+    act_for(actor_of(request, user) if user is not None else None)
     return user
 
 

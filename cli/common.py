@@ -17,10 +17,17 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def database() -> Engine:
-    """The engine for this command's settings (environment and .env)."""
+    """The engine for this command's settings (environment and .env); what the command
+    writes is traced in the audit log as the command line's user."""
+    import getpass
+
+    from geo.db import audit
     from geo.db.engine import get_engine  # the engine module loads the driver: only when used
 
-    return get_engine(get_settings())
+    engine = get_engine(get_settings())
+    audit.name_actors(engine)
+    audit.act_for(audit.Actor(f"命令行 {getpass.getuser()}"))
+    return engine
 
 
 def county_or_default(county: str | None) -> str:

@@ -834,12 +834,23 @@ def test_import_endpoint_needs_an_editor(empty, client, tokens, demo_xlsx):
     assert upload(client, demo_xlsx, None).status_code == 401
     assert upload(client, demo_xlsx, tokens["viewer"]).status_code == 403
     assert fingerprint(empty) == before
+    with empty.connect() as conn:
+        first_trace = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
     response = upload(client, demo_xlsx, tokens["editor"])
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["ok"] and len(body["opened"]) == body["events"] > 0
     assert {e["user_name"] for e in events(empty)} == {"sheet-editor"}
     assert {e["note"] for e in events(empty)} == {"导入 示例县化解台账.xlsx"}
+    with empty.connect() as conn:  # the audit log names the token's user, not the database role
+        actors = conn.execute(
+            text(
+                "SELECT DISTINCT actor FROM audit_log WHERE object_kind = 'ledger_entry' "
+                "AND id > :first"
+            ),
+            {"first": first_trace},
+        ).scalars()
+        assert set(actors) == {"sheet-editor"}
 
 
 def test_import_endpoint_refuses_bad_files(full, client, tokens, demo, files, demo_xlsx):

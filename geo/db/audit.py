@@ -7,9 +7,12 @@ one row for the file, naming what came in.
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
 
@@ -35,6 +38,38 @@ def act_as(conn: Connection | Session, actor: Actor) -> None:
         SET_ACTOR,
         {"name": actor.name, "department": actor.department or "", "address": actor.address or ""},
     )
+
+
+# The person a request or a command acts for: each request (api.auth) or command (cli.common)
+# sets it; transactions begun meanwhile on a named engine carry it (`name_actors`).
+_acting: ContextVar["Actor | None"] = ContextVar("titlemap_actor", default=None)
+
+
+@contextmanager
+def acting(actor: Actor) -> Iterator[None]:
+    """Name `actor` in the audit rows of every transaction begun within."""
+    token = _acting.set(actor)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def act_for(actor: Actor | None) -> None:
+    """Name `actor` from here to the end of the current context (a request, a command)."""
+    _acting.set(actor)
+
+
+def _begin(conn: Connection) -> None:
+    actor = _acting.get()
+    if actor is not None:
+        act_as(conn, actor)
+
+
+def name_actors(engine: Engine) -> None:
+    """Every transaction of `engine` names the acting person (once per engine)."""
+    if not event.contains(engine, "begin", _begin):
+        event.listen(engine, "begin", _begin)
 
 
 def bulk_load(conn: Connection | Session) -> None:
