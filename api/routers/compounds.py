@@ -1,12 +1,17 @@
 """/api/compounds: compounds with their ledger status as GeoJSON; counts; the map's card."""
 
+from types import SimpleNamespace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 
+from api.auth import reader
 from api.dependencies import Day, connection, county_of, user_errors
 from geo import TitlemapError
+from geo.core.model import LedgerStatus
+from geo.ledger.rules import closing_needs, closing_rule_of
+from geo.ledger.users import may_edit_entry
 from geo.query.compounds import (
     BLOCKER_FILTER_VALUES,
     MAX_LIMIT,
@@ -126,12 +131,31 @@ def compounds_summary(
         return summary(conn, county_of(request, county), filters)
 
 
+def permissions(request: Request, county: str, ledger: dict | None) -> dict:
+    """What the request's user (cookie or bearer: api.auth.reader) may do with the entry:
+    edit it (geo.ledger.users.may_edit_entry) and close it (the same, while it is open)."""
+    if ledger is None:
+        return {"edit": False, "close": False}
+    entry = SimpleNamespace(
+        county_code=county,
+        lead_department=ledger["lead_department"],
+        cooperating_departments=ledger["cooperating_departments"],
+    )
+    edit = may_edit_entry(reader(request), entry)
+    return {"edit": edit, "close": edit and ledger["status"] != LedgerStatus.CLOSED}
+
+
 @router.get(
     "/compounds/{code}/card",
     summary="小区卡片：台账、企业、历史、规划重叠 / one compound's card for the map",
+    description="`may`：当前用户能否更新进展、销号（按牵头/配合单位）；`closing`：本县销号规则"
+    "及销号所需（理由）。/ `may`: whether the asker may edit or close the entry (their "
+    "department leads or co-operates); `closing`: the county's closing rule and what closing "
+    "needs. Per user: `Cache-Control: private, no-cache`, `Vary: Cookie, Authorization`.",
 )
 def card(
     request: Request,
+    response: Response,
     code: str,
     conn: Annotated[Connection, Depends(connection)],
     as_of: Annotated[
@@ -143,4 +167,11 @@ def card(
     with user_errors(404):
         data = compound_card(conn, county, code, as_of)
     data["overlaps"] = overlap_rows(conn, county, filters=CompoundFilter(codes=(code,)))
+    ledger = data["ledger"]
+    data["may"] = permissions(request, county, ledger)
+    rule = closing_rule_of(conn, county) if ledger else None
+    data["closing"] = closing_needs(SimpleNamespace(**ledger), rule) if ledger else None
+    # `may` is the asker's own: no cache keeps one person's answer for another
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Cookie, Authorization"
     return data

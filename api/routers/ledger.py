@@ -12,11 +12,13 @@ from api.errors import StaleEdit
 from geo import TitlemapError
 from geo.core.dates import today
 from geo.core.model import User
+from geo.db.audit import record
 from geo.ledger.rules import (
     LedgerConflict,
     LedgerNotFound,
     describe,
     find_entry,
+    following_figures,
     update_entry,
 )
 from geo.ledger.stats import ledger_as_of
@@ -29,6 +31,12 @@ class Edit(BaseModel):
     version: int = Field(description="编辑时读到的版本；已变则 409 / the version you read")
     changes: dict[str, Any] = Field(description="字段及新值 / fields and their new values")
     note: str | None = Field(default=None, description="说明 / why")
+    status_by_figures: bool = Field(
+        default=False,
+        description="改了套数而未给状态时，按套数推定化解状态（已销号的不动）/ when the unit "
+        "counts change and no status is given, set the status the counts say "
+        "(geo.ledger.rules.status_from_figures; a closed entry keeps its status)",
+    )
 
 
 class Close(BaseModel):
@@ -50,7 +58,11 @@ def _save(db: Session, entry, changes: dict, user: User, note: str | None, versi
     if not may_edit_entry(user, entry):
         raise HTTPException(403, edit_refusal(user, entry))
     try:
-        update_entry(db, entry, changes, user.name, note, expected_version=version)
+        event = update_entry(db, entry, changes, user.name, note, expected_version=version,
+                             progress=True)  # fmt: skip
+        if event is not None and event.action == "progress":  # no row changed: say it here
+            record(db, entry.county_code, "ledger_entry", "progress", str(entry.id),
+                   after={"note": note})  # fmt: skip
     except LedgerConflict as exc:
         db.rollback()
         current = describe(find_entry(db, entry.county_code, entry.compound.code))
@@ -96,7 +108,8 @@ def edit_entry(
 ) -> dict:
     db, user = editing
     entry = _entry(db, county or user.county_code, compound_code)
-    return _save(db, entry, edit.changes, user, edit.note, edit.version)
+    changes = following_figures(entry, edit.changes) if edit.status_by_figures else edit.changes
+    return _save(db, entry, changes, user, edit.note, edit.version)
 
 
 @router.post("/{compound_code}/close", summary="销号（编辑员）/ close an entry (editor)")

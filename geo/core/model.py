@@ -379,7 +379,7 @@ class LedgerEvent(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     user_name: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(Text, comment="open / update / close / reopen")
+    action: Mapped[str] = mapped_column(Text, comment="open / update / close / reopen / progress")
     changes: Mapped[dict] = mapped_column(JSONB, default=dict)
     state: Mapped[dict] = mapped_column(JSONB, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
@@ -387,7 +387,9 @@ class LedgerEvent(Base):
     entry: Mapped[LedgerEntry] = relationship(back_populates="events")
     __table_args__ = (
         Index("ix_ledger_event_entry_at", "entry_id", "at"),
-        CheckConstraint("action IN ('open', 'update', 'close', 'reopen')", name="event_action"),
+        CheckConstraint(
+            "action IN ('open', 'update', 'close', 'reopen', 'progress')", name="event_action"
+        ),
     )
 
 

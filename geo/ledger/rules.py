@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from geo import TitlemapError
 from geo.core.dates import beijing_day, cn_date, now
 from geo.core.model import (
+    CLOSING_RULE_LABELS,
     Blocker,
     ClosingRule,
     Compound,
@@ -222,8 +223,11 @@ def update_entry(
     expected_version: int | None = None,
     at: datetime | None = None,
     as_recorded: bool = False,
+    progress: bool = False,
 ) -> LedgerEvent | None:
-    """Apply `changes` and append their event; None when nothing actually changed.
+    """Apply `changes` and append their event; None when nothing actually changed — unless
+    `progress` and a `note`: a person's dated progress note on its own (a meeting held, a fee
+    collected) is then an event of its own ("progress", no field changed).
 
     A closing against the county's rule is refused, unless `as_recorded` (the county's own
     ledger sheet: the import warns instead). A status or blockers edit without the county's
@@ -256,7 +260,7 @@ def update_entry(
         if getattr(entry, name) != value
     }
     if not diff:
-        return None
+        return _progress(session, entry, user, note, at) if progress and note else None
     before = {name: getattr(entry, name) for name in EDITABLE}
     for name, value in wanted.items():
         setattr(entry, name, value)
@@ -283,6 +287,51 @@ def update_entry(
             "台账刚被他人修改，请刷新后重改 / the entry changed meanwhile: reload and edit again"
         ) from None
     return event
+
+
+def _progress(
+    session: Session, entry: LedgerEntry, user: str, note: str, at: datetime | None
+) -> LedgerEvent:
+    event = LedgerEvent(
+        county_code=entry.county_code, entry=entry, at=at or now(), user_name=user,
+        action="progress", changes={}, state=snapshot(entry), note=note,
+    )  # fmt: skip
+    session.add(event)
+    session.flush()
+    return event
+
+
+def following_figures(entry: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` with the status the new unit counts say (status_from_figures), when they
+    change the counts, name no status, and the entry is open (closing is 销号's own step)."""
+    if "status" in changes or entry.status == LedgerStatus.CLOSED:
+        return changes
+    if not set(UNIT_FIELDS) & set(changes):
+        return changes
+    try:
+        task, first, done = (int(changes.get(name, getattr(entry, name))) for name in UNIT_FIELDS)
+    except (TypeError, ValueError, OverflowError):
+        return changes  # update_entry says what is wrong with the value
+    return changes | {"status": status_from_figures(task, first, done)}
+
+
+def closing_needs(entry: Any, rule: str) -> dict[str, Any]:
+    """What closing (销号) `entry` (anything with its fields) needs under the county's rule, in
+    closing_breach's own words: a written reason (`needs_reason`; `reason_hint` says why), or
+    nothing can close it yet (`refusal`)."""
+
+    def breach(reason: str | None) -> str | None:
+        closed = vars(entry) | {"status": LedgerStatus.CLOSED.value, "close_reason": reason}
+        return closing_breach(SimpleNamespace(**closed), rule)
+
+    plain, with_reason = breach(None), breach("理由 / a reason")
+    return {
+        "rule": rule,
+        "label": CLOSING_RULE_LABELS[ClosingRule(rule)],
+        "needs_reason": plain is not None and with_reason is None,
+        "reason_hint": plain,
+        "refusal": with_reason,
+    }
 
 
 def open_entry(

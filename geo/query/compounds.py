@@ -35,7 +35,8 @@ BLOCKER_FILTER_VALUES = (*(b.value for b in Blocker), NO_BLOCKER)
 PLANNED_KIND_VALUES = tuple(k.value for k in PlannedAreaKind)
 MAX_LIMIT = 10_000
 MAX_OFFSET = 2**31 - 1  # features to skip: more than a county holds, within a bigint
-ACTION_LABELS = {"open": "挂账", "update": "更新", "close": "销号", "reopen": "重新挂账"}
+ACTION_LABELS = {"open": "挂账", "update": "更新", "close": "销号", "reopen": "重新挂账",
+                 "progress": "进展"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+EVENT_ACTIONS = "'open', 'update', 'close', 'reopen', 'progress'"
+
 # table → columns left out of its trace (secrets; a county's boundary is megabytes)
 AUDITED = {
     "ledger_entry": [],
@@ -106,6 +108,9 @@ def upgrade() -> None:
     op.add_column("ledger_entry", sa.Column("measures", ARRAY(sa.Text()), nullable=False,
                                             server_default="{}"))  # fmt: skip
     op.add_column("ledger_entry", sa.Column("next_step", sa.Text()))
+    # a progress note on its own (a meeting held): an event without changed fields
+    op.drop_constraint("event_action", "ledger_event", type_="check")
+    op.create_check_constraint("event_action", "ledger_event", f"action IN ({EVENT_ACTIONS})")
     op.add_column("county", sa.Column("map_public", sa.Boolean(), nullable=False,
                                       server_default="true"))  # fmt: skip
 
@@ -244,6 +249,10 @@ def downgrade() -> None:
         op.drop_table(table)
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     op.drop_column("county", "map_public")
+    op.execute("DELETE FROM ledger_event WHERE action = 'progress'")
+    op.drop_constraint("event_action", "ledger_event", type_="check")
+    op.create_check_constraint("event_action", "ledger_event",
+                               "action IN ('open', 'update', 'close', 'reopen')")  # fmt: skip
     op.drop_column("ledger_entry", "next_step")
     op.drop_column("ledger_entry", "measures")
     op.execute("DELETE FROM app_user WHERE token_sha256 IS NULL")
