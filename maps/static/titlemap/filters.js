@@ -82,6 +82,7 @@
     reset.type = 'button';
     reset.addEventListener('click', function () { app.resetFilters(); });
     add(filters, reset);
+    this.addOverdueTasksFilter(filters, reset);
     add(panel, filters);
 
     // date
@@ -176,11 +177,26 @@
     this.panel.insertBefore(box, this.summaryBox);
   };
 
+  // 逾期任务: only the compounds with overdue tasks (tasks.js), offered once the person is
+  // known to be signed in (tasks are not the public map's).
+  App.prototype.addOverdueTasksFilter = function (filters, before) {
+    var app = this, box = el('input');
+    box.type = 'checkbox';
+    box.name = 'overdue_tasks';
+    box.addEventListener('change', function () { app.filterOverdueTasks(box.checked); });
+    this.overdueTasksBox = box;
+    this.whoami().then(function (me) {
+      if (me.signed_in) filters.insertBefore(add(el('label', 'tm-check'), box, '只看有逾期任务的小区'), before);
+    });
+  };
+
   App.prototype.resetFilters = function () {
     this.filters = { status: [], blocker: '', lead_department: '', township: '', planned_area: '', overdue: false };
     Array.prototype.forEach.call(this.statusBoxes.querySelectorAll('input'), function (b) { b.checked = false; });
     Object.keys(this.selects).forEach(function (k) { this.selects[k].value = ''; }, this);
     this.overdueBox.checked = false;
+    this.overdueTasksBox.checked = false;
+    this.overdueTasksWanted = false;
     this.apply();
   };
 
