@@ -23,6 +23,7 @@ COOKIE = "titlemap_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+FORM = "application/x-www-form-urlencoded"
 
 
 def session(request: Request) -> Iterator[Session]:
@@ -55,10 +56,9 @@ async def _check_csrf(request: Request) -> None:
     if login is None or request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER)
-    content_type = request.headers.get("content-type", "")
-    if sent is None and content_type.startswith(
-        ("application/x-www-form-urlencoded", "multipart/")
-    ):
+    # A page's form carries the token as a field; a file upload (multipart) must carry the
+    # header: its body is not read before the writer is known to be allowed.
+    if sent is None and request.headers.get("content-type", "").startswith(FORM):
         sent = (await request.form()).get(CSRF_FIELD)
     if not isinstance(sent, str) or sent != login.csrf:
         raise HTTPException(

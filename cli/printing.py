@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.common import county_or_default, database, err, out
 from geo import TitlemapError
+from geo.core.settings import get_settings
 
 print_app = typer.Typer(
     help="打印现场办公图与资料（PDF）/ print maps and visit packs for on-site offices",
@@ -142,7 +143,7 @@ def visit(
     with conn:
         target = _target(out_file, "visit", selection.printed_on)
         with err.status("读取台账与图层 / reading the ledger and layers …"):
-            pack = plan_visit(conn, selection)
+            pack = plan_visit(conn, selection, data_dir=get_settings().data_dir)
     with Progress(
         TextColumn("[bold]绘制 / drawing[/]"),
         BarColumn(),

@@ -36,7 +36,7 @@ from folium.template import Template
 from markupsafe import Markup
 
 from geo import TitlemapError
-from geo.core.model import BLOCKER_LABELS, LAND_USE_LABELS, PlannedAreaKind
+from geo.core.model import BLOCKER_LABELS, LAND_USE_LABELS, MEASURES, PlannedAreaKind
 from maps.styles import (
     COMPLAINT_STYLES,
     CONTEXT_STYLES,
@@ -76,7 +76,7 @@ FIELD_LABELS = {
     "supervising_leader": "包抓领导", "plan": "化解方案", "task_force_lead": "专班负责人",
     "deadline": "完成时限", "opened_on": "挂账日期", "closed_on": "销号日期",
     "close_reason": "销号理由", "ledger_no": "台账编号", "status_word": "化解状态（县台账原文）",
-    "blocker_words": "卡点（县台账原文）",
+    "blocker_words": "卡点（县台账原文）", "measures": "化解措施", "next_step": "下一步",
 }  # fmt: skip
 # What the overlap layer shows: the planning area (城市规划区) holds every compound.
 OVERLAP_KINDS = [k.value for k in PlannedAreaKind if k != PlannedAreaKind.PLANNING_AREA]
@@ -234,6 +234,7 @@ def page_config(county: str) -> dict:
             "fields": FIELD_LABELS,
             "blockers": {b.value: label for b, label in BLOCKER_LABELS.items()},
             "land_use": LAND_USE_LABELS,
+            "measures": list(MEASURES),
         },
         "overlap_kinds": OVERLAP_KINDS,
         "parcels_from_zoom": PARCELS_FROM_ZOOM,

@@ -20,8 +20,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 
+from api.auth import reader
 from api.dependencies import Day, connection, county_of, user_errors
 from api.errors import RETRY_AFTER
+from geo.ledger.users import may_read
 from geo.query.selection import select
 from maps.print import VISIT_LIMIT, area_pdf, visit_pdf
 
@@ -136,11 +138,15 @@ def area(
     responses=PDF,
 )
 def visit(
+    request: Request,
     _turn: Turn,
     conn: Annotated[Connection, Depends(connection)],
     choice: Choice,
 ) -> Response:
     with user_errors():
         selection = select(conn, **choice, limit=VISIT_LIMIT)
-        body = visit_pdf(conn, selection)
+        # site photos are the county's papers: in the pack of its own signed-in people only
+        own = may_read(reader(request), selection.county.code, public=False)
+        photos = request.app.state.settings.data_dir if own else None
+        body = visit_pdf(conn, selection, data_dir=photos)
     return _pdf(body, f"visit-{selection.area.label}-{selection.printed_on}.pdf")

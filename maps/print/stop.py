@@ -4,8 +4,11 @@ its status history and room for notes."""
 
 import math
 from datetime import date
+from io import BytesIO
 
+import numpy as np
 from matplotlib.figure import Figure
+from PIL import Image
 
 from geo.core.dates import beijing_day
 from geo.query.selection import (
@@ -20,7 +23,7 @@ from maps.print.furniture import MapFrame, graticule, map_frame, north_arrow, pl
 from maps.print.geometry import draw_lines, draw_polygons
 from maps.print.labels import label_planned, place_label
 from maps.print.layers import draw_compounds, draw_context, draw_others
-from maps.print.pack import VisitPack, VisitStop
+from maps.print.pack import StopPhoto, VisitPack, VisitStop
 from maps.print.sheet import (
     A4_PORTRAIT,
     INK,
@@ -54,6 +57,7 @@ FIELD_TEXT = {
     "ledger_no": "台账编号",
 }
 DEVELOPER_STATUS = {"blacklisted": "已列入失信名单", "unreachable": "失联"}
+PHOTO_MM = (38.0, 30.0)  # the latest site photo at most this wide and high on the map
 
 
 def _change_text(field_: str, change) -> str:
@@ -447,6 +451,8 @@ def _draw_stop_map(sheet: Sheet, frame: MapFrame, pack: VisitPack, stop: VisitSt
             sheet, frame, [c.geom, *(g for _, _, g in others)], pack.view, 30.0, 24.0, c.geom
         )
     ]
+    if stop.photo is not None:
+        taken.append(_photo(sheet, frame, taken[0], stop.photo))
     # the compound's name at its centre
     centre = c.geom.representative_point()
     name_lines, used = fit(
@@ -550,3 +556,26 @@ def _draw_stop_map(sheet: Sheet, frame: MapFrame, pack: VisitPack, stop: VisitSt
         sheet.text(lx + 6, ly, label, size=6, va="center")
         lx += 9 + text_width_mm(label, 6) + 2
     return step
+
+
+def _photo(sheet: Sheet, frame: MapFrame, inset: tuple, photo: StopPhoto) -> tuple:
+    """The compound's latest site photo in the map corner the overview inset left free (top
+    left or bottom right: the north arrow and the scale bar hold the others), its date under
+    it; returns the GK box labels keep out of."""
+    with Image.open(BytesIO(photo.jpeg)) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    rows, columns = pixels.shape[:2]
+    w = min(PHOTO_MM[0], PHOTO_MM[1] * columns / rows)
+    h, caption = w * rows / columns, 4.2
+    box_w, box_h = w + 2, h + 2 + caption
+    if inset[0] < (frame.window[0] + frame.window[2]) / 2:  # the inset is top left
+        x, y = frame.x + frame.w - box_w - 1, frame.y + frame.h - box_h - 1
+    else:
+        x, y = frame.x + 1, frame.y + 1
+    sheet.rect(x, y, box_w, box_h, fc="white", ec=INK, lw=0.5, zorder=25)
+    ax = sheet.axes(x + 1, y + 1, w, h, zorder=6)
+    ax.imshow(pixels, aspect="auto", interpolation="antialiased")
+    ax.set_axis_off()
+    when = cn_date(beijing_day(photo.at))
+    sheet.text(x + 1, y + h + 1.5, f"现场照片 {when}", size=5.8, zorder=26)
+    return frame.reserve(x, y, box_w, box_h)

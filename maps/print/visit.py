@@ -6,6 +6,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from queue import Empty
 
 from geo.query.selection import Selection
@@ -25,9 +26,11 @@ def visit_pdf(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_order: bool | None = None,
+    data_dir: Path | None = None,
 ) -> bytes:
-    """The visit pack as PDF bytes: cover plus one page per compound."""
-    return render_visit(plan_visit(conn, selection, keep_order), workers, progress)
+    """The visit pack as PDF bytes: cover plus one page per compound (with its latest site
+    photo from `data_dir`; None: no photos)."""
+    return render_visit(plan_visit(conn, selection, keep_order, data_dir), workers, progress)
 
 
 def default_workers(pages: int) -> int:
