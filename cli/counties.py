@@ -56,6 +56,15 @@ Basis = Annotated[
     ),
 ]
 
+MapPublic = Annotated[
+    bool | None,
+    typer.Option(
+        "--map-public/--map-private",
+        help="地图对内网公开，或只对本县登录用户 / the map open to the intranet, or to the "
+        "county's signed-in people only",
+    ),
+]
+
 
 def _percent(rate: float) -> str:
     return f"{rate:.0%}" if round(rate, 2) == rate else f"{rate:.2%}"
@@ -80,16 +89,27 @@ def _print_county(county: dict, title: str) -> None:
         ("投影带 / zone", _zone(county)),
         ("销号口径 / closing rule", f"{county['closing_rule']}（{county['closing_rule_label']}）"),
         ("总体登记率分母 / basis", county["overall_rate_basis"]),
+        ("地图公开 / map public", "是 / yes" if county["map_public"] else "否，须登录 / no"),
         ("县界 / boundary", "有 / yes" if county["has_boundary"] else "无 / none yet"),
     ):
         table.add_row(label, escape(str(value)))
     out.print(table)
 
 
+def _as_command_line(conn) -> None:
+    """Name the command line's user in the audit rows of this transaction."""
+    import getpass
+
+    from geo.db.audit import Actor, act_as
+
+    act_as(conn, Actor(f"命令行 {getpass.getuser()}"))
+
+
 def _add(code: str, settings: dict[str, Any]) -> None:
     from geo.ledger.counties import add_county
 
     with database().connect() as conn:
+        _as_command_line(conn)
         county = add_county(conn, code, settings.pop("name", None), **settings)
     _print_county(county, f"已添加 / added {county['code']} {escape(county['name'])}")
     if not county["has_boundary"]:
@@ -101,6 +121,7 @@ def _set(code: str, changes: dict[str, Any]) -> None:
     from geo.ledger.counties import set_county
 
     with database().connect() as conn:
+        _as_command_line(conn)
         county = set_county(conn, code, changes)
     _print_county(county, f"已修改 / changed {county['code']} {escape(county['name'])}")
 
@@ -119,10 +140,12 @@ def _with_settings(act: Callable[[str, dict[str, Any]], None]) -> Callable[..., 
         gk_epsg: GkEpsg = None,
         closing_rule: ClosingRuleOption = None,
         basis: Basis = None,
+        map_public: MapPublic = None,
     ) -> None:
         given = {"name": name, "province": province, "target_rate": target_rate,
                  "target_deadline": deadline, "ledger_cutoff": cutoff, "gk_epsg": gk_epsg,
-                 "closing_rule": closing_rule, "overall_rate_basis": basis}  # fmt: skip
+                 "closing_rule": closing_rule, "overall_rate_basis": basis,
+                 "map_public": map_public}  # fmt: skip
         act(code, {field: value for field, value in given.items() if value is not None})
 
     return command

@@ -25,8 +25,6 @@ db_app = typer.Typer(
     help="数据库 / the database (local cluster or DATABASE_URL)", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
-user_app = typer.Typer(help="用户与令牌 / users and tokens", no_args_is_help=True)
-app.add_typer(user_app, name="user")
 
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -144,24 +142,6 @@ def demo(
 
 def county_option(help_text: str = "县级行政区划代码 / county code") -> typer.Option:
     return typer.Option("--county", help=help_text)
-
-
-@user_app.command("add")
-def user_add(
-    name: Annotated[str, typer.Argument(help="姓名 / name")],
-    role: Annotated[str, typer.Option(help="viewer / editor / admin")] = "viewer",
-    county: Annotated[str | None, county_option()] = None,
-) -> None:
-    """添加用户并显示其令牌（只显示一次）/ add a user and print its token (shown once)."""
-    from sqlalchemy.orm import Session
-
-    from geo.ledger.users import add_user
-
-    with Session(database(), expire_on_commit=False) as session:
-        user, token = add_user(session, county_or_default(county), name, role)
-        session.commit()
-    out.print(f"已添加 / added {user.name} ({user.role}, {user.county_code})")
-    out.print(f"令牌 / token: {token}")
 
 
 def percent(value: float | None) -> str:
@@ -454,13 +434,15 @@ def _mount_sub_apps() -> None:
     from cli.onboard import onboard
     from cli.parcels import parcel_app
     from cli.printing import print_app
+    from cli.users import user_app
 
     app.add_typer(county_app, name="county")
+    app.add_typer(user_app, name="user")
     app.command("onboard")(onboard)
     app.add_typer(parcel_app, name="parcel")
     app.add_typer(print_app, name="print")
     app.add_typer(check_app, name="check")
-    app.add_typer(bulletin_app, name="bulletin")
+    app.command("bulletin")(bulletin_app)
 
 
 _mount_sub_apps()

@@ -4,7 +4,8 @@
   its zone and counts (compounds, parcels, ledger entries). Open, as reading is.
 - `GET /api/counties/{code}` — one county.
 - `POST /api/counties` (admin) — add a county: `code` and `name`, the rest optional.
-- `PATCH /api/counties/{code}` (admin of that county) — change some of its settings.
+- `PATCH /api/counties/{code}` (admin of that county) — change some of its settings, among
+  them `map_public` (false: its map and API answer its own signed-in people only).
 
 Values as geo.ledger.counties reads them (0.9 or "90%", "2026-12-31" or "2026年12月31日");
 a wrong one is a 422 with one line, an existing code a 409, an unknown county a 404.
@@ -12,12 +13,13 @@ a wrong one is a 422 with one line, an existing code a 409, an unknown county a 
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from sqlalchemy import Connection
 
-from api.auth import require
+from api.auth import actor_of, require
 from api.dependencies import connection, user_errors
 from geo.core.model import Role, User
+from geo.db.audit import act_as
 from geo.ledger.counties import (
     SETTINGS,
     CountyExists,
@@ -81,6 +83,7 @@ def add(
     + SETTABLE,
 )
 def change(
+    request: Request,
     code: str,
     conn: Annotated[Connection, Depends(connection)],
     user: Annotated[User, Depends(require(Role.ADMIN))],
@@ -89,5 +92,6 @@ def change(
     if user.county_code != code:
         _refusals(describe_county, conn, code)  # an unknown county is a 404 for anyone
         raise HTTPException(403, f"只能修改本县设置 / only your own county's settings ({code})")
+    act_as(conn, actor_of(request, user))  # the audit rows name the admin (map_public …)
     with user_errors():
         return _refusals(set_county, conn, code, changes)

@@ -127,6 +127,22 @@ def _basis(value: Any) -> str:
     return words
 
 
+YES = {"true", "yes", "1", "on", "是", "公开"}
+NO = {"false", "no", "0", "off", "否", "不公开", "内部"}
+
+
+def _flag(value: Any) -> bool:
+    """Yes or no: a boolean, or true/false, yes/no, 1/0, 是/否."""
+    if isinstance(value, bool):
+        return value
+    words = str(value).strip().lower()
+    if words in YES | NO:
+        return words in YES
+    raise TitlemapError(
+        f"应为 是/否（true/false）：收到 {value!r} / must be yes or no (true/false)"
+    )
+
+
 # What a county may set: field (the column) → how a value is read. Name, target, rule and basis
 # may not be cleared; the others may be ("" or None).
 SETTINGS = {
@@ -138,9 +154,10 @@ SETTINGS = {
     "gk_epsg": _epsg,
     "closing_rule": _closing_rule,
     "overall_rate_basis": _basis,
+    "map_public": _flag,  # false: the map and its API answer the county's own people only
 }
 NOT_NULL = {"name": "县名", "target_rate": "目标登记率", "closing_rule": "销号口径",
-            "overall_rate_basis": "总体登记率口径"}  # fmt: skip
+            "overall_rate_basis": "总体登记率口径", "map_public": "地图公开"}  # fmt: skip
 
 
 def county_settings(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,7 +179,8 @@ def county_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 
 _LIST = """
     SELECT c.code, c.name, c.province, c.target_rate, c.target_deadline, c.ledger_cutoff,
-           c.gk_epsg, c.closing_rule, c.overall_rate_basis, c.geom IS NOT NULL AS has_boundary,
+           c.gk_epsg, c.closing_rule, c.overall_rate_basis, c.map_public,
+           c.geom IS NOT NULL AS has_boundary,
            ST_X(ST_Centroid(c.geom)) AS lon,
            (SELECT count(*) FROM compound WHERE county_code = c.code) AS compounds,
            (SELECT count(*) FROM parcel WHERE county_code = c.code) AS parcels,
@@ -185,6 +203,7 @@ def _describe(row) -> dict:
         "closing_rule": row.closing_rule,
         "closing_rule_label": CLOSING_RULE_LABELS[ClosingRule(row.closing_rule)],
         "overall_rate_basis": row.overall_rate_basis,
+        "map_public": row.map_public,
         "has_boundary": row.has_boundary,
         "counts": {
             "compounds": row.compounds,

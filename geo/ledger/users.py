@@ -19,7 +19,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from geo import TitlemapError
@@ -158,6 +158,18 @@ def sign_in(
     assert user is not None
     if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    return start_session(session, user, hours=hours, address=address, user_agent=user_agent)
+
+
+def start_session(
+    session: Session,
+    user: User,
+    *,
+    hours: float = 12,
+    address: str | None = None,
+    user_agent: str | None = None,
+) -> SignIn:
+    """A new session of `user` (after its password was checked): a fresh cookie and CSRF."""
     cookie = secrets.token_urlsafe(32)
     at = now()
     row = LoginSession(
@@ -198,6 +210,80 @@ def sign_out(session: Session, cookie: str) -> LoginSession | None:
 def end_expired_sessions(session: Session, at: datetime | None = None) -> int:
     result = session.execute(delete(LoginSession).where(LoginSession.expires_at <= (at or now())))
     return result.rowcount or 0
+
+
+# -- a county's users, as its admin (or the command line) manages them ------------------------
+
+
+def county_users(session: Session, county: str) -> list[User]:
+    """The users of `county` (disabled ones too), by name."""
+    return list(session.scalars(select(User).where(User.county_code == county).order_by(User.name)))
+
+
+def find_user(session: Session, county: str, name: str) -> User:
+    """The user of `county` called `name`; one line saying so when there is none."""
+    user = session.scalar(
+        select(User).where(User.county_code == county, User.name == (name or "").strip())
+    )
+    if user is None:
+        raise TitlemapError(
+            f"县 {county} 没有用户 {name} / no user {name} in {county}（titlemap user list）"
+        )
+    return user
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Enable or disable `user`; a disabled user's sessions end at once (its token stops
+    working too: `authenticate` and `session_user` admit active users only)."""
+    user.active = bool(active)
+    if not user.active:
+        session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    session.flush()
+
+
+def set_role(session: Session, user: User, role: str, department: str | None) -> None:
+    """A new role and department (blank: the whole county, the leading group's office)."""
+    user.role = _checked_role(role)
+    user.department = (department or "").strip() or None
+    session.flush()
+
+
+def give_counties(session: Session, user: User, counties: list[str]) -> None:
+    """The other counties `user` may read (and, by role, edit) besides its own: the whole
+    list, replacing the one before; each must be a county of this database."""
+    wanted = sorted({c.strip() for c in counties if c.strip()} - {user.county_code})
+    known = set(session.scalars(select(County.code).where(County.code.in_(wanted))))
+    missing = [c for c in wanted if c not in known]
+    if missing:
+        raise TitlemapError(f"没有这个县 / no such county: {'、'.join(missing)}")
+    user.counties = wanted
+    session.flush()
+
+
+def admin_refusal(admin: User, user: User, *, role: str | None = None,
+                  active: bool | None = None) -> str | None:  # fmt: skip
+    """Why `admin` may not make this change to `user`, in one line; None when it may. An
+    admin manages its own county's users only, and never locks itself out."""
+    if not may(admin, Role.ADMIN) or admin.county_code != user.county_code:
+        return "只能管理本县用户 / only your own county's users"
+    if admin.id == user.id and active is False:
+        return "不能停用自己 / you cannot disable yourself"
+    if admin.id == user.id and role is not None and role != Role.ADMIN:
+        return "不能取消自己的管理员角色 / you cannot take your own admin role"
+    return None
+
+
+def ledger_departments(session: Session, county: str) -> list[str]:
+    """The departments the county's ledger names (lead and co-operating), for choosing one."""
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT btrim(d) AS d FROM ledger_entry e, LATERAL unnest("
+            "array_append(e.cooperating_departments, e.lead_department)) AS d "
+            "WHERE e.county_code = :c AND btrim(coalesce(d, '')) <> '' ORDER BY 1"
+        ),
+        {"c": county},
+    )
+    return [row.d for row in rows]
 
 
 # -- who may do what ---------------------------------------------------------------------------
