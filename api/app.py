@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.check_reports = RevisionMemo(limit=4)
     app.state.static_files = RevisionMemo(limit=64)
     # the app's own tile cache (api.routers.tiles): two apps never share or resize one
-    app.state.county_public = {}  # county → its map open to the intranet, as last read (api.auth)
+    app.state.county_public = {}  # county → (revision, map open to the intranet) (api.auth)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 2**20)
     app.state.printer = print_routes.Printer()  # one print at a time (api.routers.print)
     app.include_router(tiles.router)  # first: routes are matched in order, tiles are many

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from api.errors import OUTAGES
 from geo.core.model import County, Role, User
 from geo.db.audit import Actor, act_as, act_for
-from geo.db.memo import memo_of
-from geo.db.revisions import known_version
+from geo.db.revisions import data_version, known_version
 from geo.ledger.users import authenticate, may, may_read, session_user
 
 bearer = HTTPBearer(auto_error=False, description="titlemap user add 生成的令牌 / user token")
@@ -134,25 +133,25 @@ def editor_session(role: str = Role.EDITOR) -> Callable[..., Iterator[tuple[Sess
 
 def county_is_public(request: Request, county: str) -> bool:
     """Whether `county`'s map is open to the intranet (county.map_public); an unknown county
-    is public (it answers 404 wherever it is asked for)."""
+    is public (it answers 404 wherever it is asked for). Kept by the app with the county's
+    data revision it was read at (a change of the county row moves it): a cached tile still
+    needs no query, and while the database is away the last answer stands."""
     engine = request.app.state.engine
-
-    def read() -> bool:
-        with Session(engine) as db:
-            public = db.scalar(select(County.map_public).where(County.code == county))
-        return public is not False
-
-    last_known: dict[str, bool] = request.app.state.county_public
+    last_known: dict[str, tuple[tuple, bool]] = request.app.state.county_public
+    held = last_known.get(county)
     version = known_version(engine, county)
+    if held is not None and version is not None and held[0] == version:
+        return held[1]
     try:
-        public = (
-            read() if version is None else memo_of(engine)(("county_public", county, version), read)
-        )
+        with engine.connect() as conn:
+            version = data_version(conn, county)
+            public = conn.execute(select(County.map_public).where(County.code == county))
+            public = public.scalar() is not False
     except OUTAGES:
-        if county not in last_known:
+        if held is None:
             raise
-        return last_known[county]  # the database is away: a cached tile may still be served
-    last_known[county] = public
+        return held[1]  # the database is away: a cached tile may still be served
+    last_known[county] = (version, public)
     return public
 
 

@@ -21,6 +21,7 @@ from jinja2.filters import do_tojson
 from jinja2.nodes import EvalContext
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR),

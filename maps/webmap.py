@@ -36,7 +36,13 @@ from folium.template import Template
 from markupsafe import Markup
 
 from geo import TitlemapError
-from geo.core.model import BLOCKER_LABELS, LAND_USE_LABELS, MEASURES, PlannedAreaKind
+from geo.core.model import (
+    BLOCKER_LABELS,
+    FIELD_LABELS,
+    LAND_USE_LABELS,
+    MEASURES,
+    PlannedAreaKind,
+)
 from maps.styles import (
     COMPLAINT_STYLES,
     CONTEXT_STYLES,
@@ -68,16 +74,6 @@ TIANDITU_URL = (
     "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
     "&TILECOL={{x}}&tk={key}"
 )
-# Field names of ledger history events, as the card words them.
-FIELD_LABELS = {
-    "status": "状态", "units_task": "问题房屋套数", "units_first_registered": "首次登记套数",
-    "units_transferred": "转移登记套数", "blockers": "卡点", "blocker_note": "问题描述",
-    "lead_department": "牵头单位", "cooperating_departments": "配合单位",
-    "supervising_leader": "包抓领导", "plan": "化解方案", "task_force_lead": "专班负责人",
-    "deadline": "完成时限", "opened_on": "挂账日期", "closed_on": "销号日期",
-    "close_reason": "销号理由", "ledger_no": "台账编号", "status_word": "化解状态（县台账原文）",
-    "blocker_words": "卡点（县台账原文）", "measures": "化解措施", "next_step": "下一步",
-}  # fmt: skip
 # What the overlap layer shows: the planning area (城市规划区) holds every compound.
 OVERLAP_KINDS = [k.value for k in PlannedAreaKind if k != PlannedAreaKind.PLANNING_AREA]
 

@@ -141,12 +141,17 @@ class Server:
         self.thread.join(10)
 
 
+def app_role(cluster: LocalCluster, owner: Engine) -> Engine:
+    """`owner`'s database as the web app's own role sees it (titlemap_app: rows, no DDL, the
+    audit log only read and appended to). Dispose of it."""
+    url = make_url(cluster.app_url()).set(database=owner.url.database)
+    return make_engine(url.render_as_string(hide_password=False))
+
+
 @pytest.fixture(scope="session")
 def app_engine(cluster: LocalCluster, engine: Engine) -> Iterator[Engine]:
-    """The session database as the web app's own role sees it (titlemap_app: rows, no DDL,
-    the audit log only read and appended to)."""
-    url = make_url(cluster.app_url()).set(database=engine.url.database)
-    app_db = make_engine(url.render_as_string(hide_password=False))
+    """The session database as the web app's own role sees it."""
+    app_db = app_role(cluster, engine)
     yield app_db
     app_db.dispose()
 
@@ -165,9 +170,10 @@ PEOPLE = {
 }
 
 
-@pytest.fixture(scope="session")
-def people(engine: Engine) -> dict[str, int]:
-    """PEOPLE in the session database (and the neighbouring county they need): name → id."""
+def add_people(engine: Engine, neighbours: bool = True) -> dict[str, int]:
+    """PEOPLE in `engine`'s database, and the neighbouring county some of them need (without
+    `neighbours`, the demo county's people only): name → id (anyone of those names there
+    before is replaced)."""
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
@@ -175,20 +181,28 @@ def people(engine: Engine) -> dict[str, int]:
 
     ids = {}
     with Session(engine) as session:
-        session.execute(
-            text(
-                "INSERT INTO county (code, name, target_rate) VALUES (:c, '邻县', 0.9) "
-                "ON CONFLICT DO NOTHING"
-            ),
-            {"c": OTHER_COUNTY},
-        )
+        if neighbours:
+            session.execute(
+                text("INSERT INTO county (code, name, target_rate) VALUES (:c, '邻县', 0.9) "
+                     "ON CONFLICT DO NOTHING"),
+                {"c": OTHER_COUNTY},
+            )  # fmt: skip
         for name, (county, role, department) in PEOPLE.items():
+            if county == OTHER_COUNTY and not neighbours:
+                continue
             session.execute(text("DELETE FROM app_user WHERE name = :n"), {"n": name})
             user, _ = add_user(session, county, name, role, password=PASSWORD,
                                department=department, with_token=False)  # fmt: skip
             ids[name] = user.id
         session.commit()
     return ids
+
+
+@pytest.fixture(scope="session")
+def people(engine: Engine) -> dict[str, int]:
+    """The demo county's PEOPLE in the session database: name → id. (The session database
+    keeps its one county: a neighbour is for databases of a test's own.)"""
+    return add_people(engine, neighbours=False)
 
 
 def sign_in(client, name: str, password: str = PASSWORD) -> str:

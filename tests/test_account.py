@@ -8,16 +8,24 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.auth import COOKIE
 from geo.core.settings import Settings
-from geo.db.engine import make_engine
 from geo.ledger.users import add_user
 from geo.query.tiles import tile_of
-from tests.conftest import OTHER_COUNTY, PASSWORD, PEOPLE, TITLEMAP, cli_env, sign_in
+from tests.conftest import (
+    OTHER_COUNTY,
+    PASSWORD,
+    PEOPLE,
+    TITLEMAP,
+    add_people,
+    app_role,
+    cli_env,
+    sign_in,
+)
 
 COUNTY = "629901"
 NEW_PASSWORD = "新的密码-2027-够长"
@@ -323,7 +331,16 @@ def test_an_admin_disables_resets_and_changes_a_user(app, engine, people):
     for what, data in (("active", {"active": "false"}), ("role", {"role": "editor"})):
         locked_out = post(what, myself, **data)
         assert locked_out.status_code == 403 and "自己" in flash_of(locked_out)[1]
-    assert post("active", people["邻县编辑"], active="false").status_code == 404
+    with Session(engine) as session:  # a neighbouring county's user, for this moment only
+        session.execute(text("INSERT INTO county (code, name, target_rate) "
+                             "VALUES ('629903', '另一县', 0.9)"))  # fmt: skip
+        stranger, _ = add_user(session, "629903", "另一县的人", "editor", with_token=False)
+        session.commit()
+        try:
+            assert post("active", stranger.id, active="false").status_code == 404
+        finally:
+            session.execute(text("DELETE FROM county WHERE code = '629903'"))
+            session.commit()
     assert signed_in(admin)
     assert admin.post(f"/admin/users/{user_id}/active", data={"active": "false"}).status_code == 403
 
@@ -336,15 +353,8 @@ def private(cluster, demo_database):
     """A database of its own (its county's map gets closed), the PEOPLE in it: (owner engine,
     the app on the app's own role)."""
     with demo_database("account_private") as owner:
-        with Session(owner) as session:
-            session.execute(text("INSERT INTO county (code, name, target_rate) "
-                                 "VALUES (:c, '邻县', 0.9)"), {"c": OTHER_COUNTY})  # fmt: skip
-            for name, (county, role, department) in PEOPLE.items():
-                add_user(session, county, name, role, password=PASSWORD,
-                         department=department, with_token=False)  # fmt: skip
-            session.commit()
-        url = make_url(cluster.app_url()).set(database=owner.url.database)
-        app_db = make_engine(url.render_as_string(hide_password=False))
+        add_people(owner)
+        app_db = app_role(cluster, owner)
         yield owner, create_app(Settings(), app_db)
         app_db.dispose()
 
@@ -453,7 +463,8 @@ def test_user_add_with_a_password_then_sign_in_list_and_passwd(engine, client):
     assert unknown.returncode == 1 and "没有这个人" in unknown.stderr
 
 
-def test_user_add_still_prints_a_token_by_default(engine):
+def test_user_add_still_prints_a_token_by_default(private):
+    engine, _ = private  # a database with the neighbouring county to give
     with Session(engine) as session:
         session.execute(text("DELETE FROM app_user WHERE name = '脚本账号'"))
         session.commit()

@@ -10,14 +10,13 @@ from io import BytesIO
 import pytest
 from docx import Document
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo.core.dates import BEIJING, now, today
 from geo.core.model import LedgerEntry
 from geo.core.settings import Settings
-from geo.db.engine import make_engine
 from geo.ledger.bulletin import (
     TITLE,
     PeriodError,
@@ -26,8 +25,7 @@ from geo.ledger.bulletin import (
     week_period,
 )
 from geo.ledger.rules import update_entry
-from geo.ledger.users import add_user
-from tests.conftest import OTHER_COUNTY, PASSWORD, PEOPLE, run_cli, sign_in
+from tests.conftest import add_people, app_role, run_cli, sign_in
 
 COUNTY = "629901"
 W48 = ("2026-W48", date(2026, 11, 29))  # the demo's history ends on 28 November 2026
@@ -171,23 +169,14 @@ def test_a_wrong_period_in_the_api_is_a_422_line(reader_client):
 @pytest.fixture(scope="module")
 def bdb(demo_database):
     with demo_database("bulletin") as db_engine:
-        with Session(db_engine) as session:
-            session.execute(
-                text("INSERT INTO county (code, name, target_rate) VALUES (:c, '邻县', 0.9) "
-                     "ON CONFLICT DO NOTHING"), {"c": OTHER_COUNTY},
-            )  # fmt: skip
-            for name, (county, role, department) in PEOPLE.items():
-                add_user(session, county, name, role, password=PASSWORD, department=department,
-                         with_token=False)  # fmt: skip
-            session.commit()
+        add_people(db_engine)
         yield db_engine
 
 
 @pytest.fixture(scope="module")
 def app_of_bdb(bdb, cluster):
     """The app on the bulletin database, connected as the web app's own role."""
-    url = make_url(cluster.app_url()).set(database=bdb.url.database)
-    app_engine = make_engine(url.render_as_string(hide_password=False))
+    app_engine = app_role(cluster, bdb)
     yield create_app(Settings(), app_engine)
     app_engine.dispose()
 

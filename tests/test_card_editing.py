@@ -17,12 +17,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
 from geo.core.dates import today
-from geo.ledger.users import add_user
 from maps.styles import STATUS_COLOURS
-from tests.conftest import PASSWORD, PEOPLE, Server, sign_in
+from tests.conftest import PASSWORD, Server, add_people, sign_in
 from tests.test_web_map import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, MapPage, make_app
 
 COUNTY = "629901"
@@ -35,13 +33,7 @@ EDITOR, OFFICE, VIEWER, TAX = "住建局张三", "办公室", "查看员", "税�
 @pytest.fixture(scope="module")
 def db(demo_database) -> Iterator[Engine]:
     with demo_database("card_editing") as engine:
-        with Session(engine) as session:
-            for name, (county, role, department) in PEOPLE.items():
-                if county != COUNTY:
-                    continue
-                add_user(session, county, name, role, password=PASSWORD,
-                         department=department, with_token=False)  # fmt: skip
-            session.commit()
+        add_people(engine, neighbours=False)
         set_rule(engine, "all_transferred")
         yield engine
 

@@ -17,17 +17,15 @@ from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 from pypdf import PdfWriter
 from shapely import wkb
-from sqlalchemy import make_url, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo.core.model import User
 from geo.core.settings import Settings
-from geo.db.engine import make_engine
 from geo.io.uploads import checked_name, checked_upload, identify
 from geo.ledger.files import FileRefused, add_file, blob_path, find_compound
-from geo.ledger.users import add_user
-from tests.conftest import OTHER_COUNTY, PASSWORD, PEOPLE, Server, sign_in
+from tests.conftest import Server, add_people, app_role, sign_in
 from tests.test_web_map import ARTIFACTS, MapPage, browser  # noqa: F401 (the browser fixture)
 
 COUNTY = "629901"
@@ -100,20 +98,9 @@ def jpeg_bytes(lon: float | None = None, lat: float | None = None, colour="orang
 @pytest.fixture(scope="module")
 def db(cluster, demo_database):
     """A database of its own with PEOPLE; (owner engine, app-role engine)."""
-    app_url = cluster.app_url()  # the app's role exists before the schema grants it rows
     with demo_database("files") as owner:
-        with Session(owner) as session:
-            session.execute(
-                text("INSERT INTO county (code, name, target_rate) VALUES (:c, '邻县', 0.9)"),
-                {"c": OTHER_COUNTY},
-            )
-            for name, (county, role, department) in PEOPLE.items():
-                add_user(session, county, name, role, password=PASSWORD, department=department,
-                         with_token=False)  # fmt: skip
-            session.commit()
-        app_engine = make_engine(
-            make_url(app_url).set(database=owner.url.database).render_as_string(False)
-        )
+        add_people(owner)
+        app_engine = app_role(cluster, owner)
         yield owner, app_engine
         app_engine.dispose()
 

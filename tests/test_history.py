@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import make_url, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -20,12 +20,9 @@ from geo.core.model import Compound
 from geo.core.settings import Settings
 from geo.core.work import Task, TaskReply
 from geo.db.audit import Actor, act_as
-from geo.db.engine import make_engine
 from geo.ledger.rules import find_entry, update_entry
-from geo.ledger.users import add_user
 from geo.query.audit import EMPTY, PAGE_SIZE, XLSX_COLUMNS, audit_people, audit_rows
-from maps.webmap import FIELD_LABELS
-from tests.conftest import OTHER_COUNTY, PASSWORD, PEOPLE, sign_in
+from tests.conftest import OTHER_COUNTY, add_people, app_role, sign_in
 
 COUNTY = "629901"
 SCRIPT_PLAN = "<script>alert('留痕')</script>证缴分离"
@@ -60,15 +57,8 @@ def _patch(client: TestClient, csrf: str, code: str, changes: dict) -> None:
 def world(demo_database, cluster, app_engine, demo):
     """A private demo county with PEOPLE, edited by several of them; yields what was done."""
     with demo_database("history") as owner:
-        with Session(owner) as session:
-            session.execute(text("INSERT INTO county (code, name, target_rate) "
-                                 "VALUES (:c, '邻县', 0.9)"), {"c": OTHER_COUNTY})  # fmt: skip
-            for name, (county, role, department) in PEOPLE.items():
-                add_user(session, county, name, role, password=PASSWORD,
-                         department=department, with_token=False)  # fmt: skip
-            session.commit()
-        url = make_url(cluster.app_url()).set(database=owner.url.database)
-        app_db = make_engine(url.render_as_string(hide_password=False))
+        add_people(owner)
+        app_db = app_role(cluster, owner)
         app = create_app(Settings(), app_db)
 
         ledger = demo.ledger.sort_values("compound_code")
@@ -143,7 +133,7 @@ def conn(world):
 
 
 def _rows(conn, **filters) -> list[dict]:
-    page = audit_rows(conn, COUNTY, limit=1000, labels=FIELD_LABELS, **filters)
+    page = audit_rows(conn, COUNTY, limit=1000, **filters)
     assert page.total == len(page.rows)
     return page.rows
 
@@ -315,7 +305,7 @@ def test_the_json_gives_the_same_rows(world, conn):
     assert response.status_code == 200, response.text
     body = response.json()
     expected = audit_rows(conn, COUNTY, department="住建局", since=LATE_DAY,
-                          until=date(2025, 3, 11), labels=FIELD_LABELS)  # fmt: skip
+                          until=date(2025, 3, 11))  # fmt: skip
     assert body["total"] == 2 and body["rows"] == expected.rows
     assert body["filters"] == {"department": "住建局", "since": "2025-03-10",
                                "until": "2025-03-11"}  # fmt: skip
@@ -335,8 +325,7 @@ def test_the_export_holds_exactly_the_filtered_rows_and_is_traced(world, conn):
     assert list(values[2]) == [name for name, _ in XLSX_COLUMNS]
     assert sheet.freeze_panes == "A4"
     assert sheet.column_dimensions["I"].width == XLSX_COLUMNS[-1][1]
-    expected = audit_rows(conn, COUNTY, actor="住建局张三", kind="ledger_entry", limit=1000,
-                          labels=FIELD_LABELS)  # fmt: skip
+    expected = audit_rows(conn, COUNTY, actor="住建局张三", kind="ledger_entry", limit=1000)
     data = values[3:]
     assert len(data) == expected.total == 4
     assert [row[1] for row in data] == [r["time"] for r in expected.rows]

@@ -12,14 +12,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geo.core.dates import beijing_day, today
 from geo.core.model import User
 from geo.core.settings import Settings
 from geo.core.work import Task
-from geo.db.engine import make_engine
 from geo.ledger.rules import LONG_TEXT_CHARS
 from geo.ledger.tasks import (
     TaskConflict,
@@ -38,8 +37,7 @@ from geo.ledger.tasks import (
     reply_to_task,
     start_task,
 )
-from geo.ledger.users import add_user
-from tests.conftest import OTHER_COUNTY, PASSWORD, PEOPLE, Server, sign_in
+from tests.conftest import PASSWORD, Server, add_people, app_role, sign_in
 from tests.test_web_map import ARTIFACTS, MapPage, browser, make_app  # noqa: F401 (browser: a fixture)
 
 COUNTY = "629901"
@@ -53,21 +51,14 @@ LONG_AGO = date(2025, 3, 1)  # a day the overdue task was assigned on, due a wee
 def owner(demo_database):
     """The private database as its owner (the demo county, PEOPLE, a neighbouring county)."""
     with demo_database("tasks") as engine:
-        with Session(engine) as db:
-            neighbour = "INSERT INTO county (code, name, target_rate) VALUES (:c, '邻县', 0.9)"
-            db.execute(text(neighbour), {"c": OTHER_COUNTY})
-            for name, (county, role, department) in PEOPLE.items():
-                add_user(db, county, name, role, password=PASSWORD, department=department,
-                         with_token=False)  # fmt: skip
-            db.commit()
+        add_people(engine)
         yield engine
 
 
 @pytest.fixture(scope="module")
 def app_db(cluster, owner):
     """The same database as the web app's role sees it."""
-    url = make_url(cluster.app_url()).set(database=owner.url.database)
-    engine = make_engine(url.render_as_string(hide_password=False))
+    engine = app_role(cluster, owner)
     yield engine
     engine.dispose()
 

@@ -179,17 +179,33 @@ def me(request: Request, user: Annotated[User | None, Depends(current_user)]) ->
 # -- pages for signed-in people ----------------------------------------------------------------
 
 
+def to_sign_in(request: Request) -> RedirectResponse:
+    """A page's answer to a browser not signed in: /signin, coming back here after (a GET
+    with its query; a form's POST to the map)."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    back = here if request.method == "GET" else "/"
+    return RedirectResponse("/signin?" + urlencode({"next": back}), status_code=303)
+
+
+def refused_page(
+    request: Request, user: User, words: str, back: tuple[str, str] = ("/", "返回地图"),
+    status: int = 403, title: str = "无权访问",
+) -> Response:  # fmt: skip
+    """A page its reader may not see or use: `words` say why, `back` (href, label) the way."""
+    context = page_context(request, user, title=title, flash=words, flash_kind="error",
+                           back_href=back[0], back_label=back[1])  # fmt: skip
+    return html_page("refused.html", status, **context)
+
+
 def _refusal(request: Request, user: User | None, role: str = Role.VIEWER) -> Response | None:
     """Where a page sends a browser that may not see it: to /signin when not signed in
     (coming back after), a 403 page below `role`; None when it may."""
     if user is None:
-        back = request.url.path if request.method == "GET" else "/"
-        return RedirectResponse("/signin?" + urlencode({"next": back}), status_code=303)
+        return to_sign_in(request)
     if not may(user, role):
         label, needed = ROLE_LABELS[Role(user.role)], ROLE_LABELS[Role(role)]
         words = f"{user.name}（{label}）无权访问此页，需要{needed}角色 / needs role {role}"
-        context = page_context(request, user, title="无权访问", flash=words, flash_kind="error")
-        return html_page("account_refused.html", 403, **context)
+        return refused_page(request, user, words)
     return None
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from api.auth import current_user, editor_session, reader, writer
 from api.dependencies import connection, user_errors
 from api.pages import html_page
-from api.routers.account import page_context
+from api.routers.account import page_context, refused_page, to_sign_in
 from api.routers.print import Turn
 from geo import TitlemapError
 from geo.core.dates import today
@@ -58,11 +58,6 @@ def _wants_page(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _to_signin(request: Request) -> RedirectResponse:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/signin?" + urlencode({"next": here}), status_code=303)
-
-
 def _county_reader(request: Request, county: str | None) -> tuple[User, str]:
     """The signed-in reader and the county asked for (theirs by default): 401 for nobody
     (303 to /signin for a browser), 403 for a county not theirs."""
@@ -81,7 +76,7 @@ def _county_reader(request: Request, county: str | None) -> tuple[User, str]:
 
 
 def _signin_header(request: Request) -> dict[str, str]:
-    return {"Location": _to_signin(request).headers["location"]}
+    return {"Location": to_sign_in(request).headers["location"]}
 
 
 def _period(period: str):
@@ -247,12 +242,11 @@ def bulletins_page(
     issued: Annotated[int | None, Query()] = None,
 ) -> Response:
     if user is None:
-        return _to_signin(request)
+        return to_sign_in(request)
     county = county or user.county_code
     if not may_read(user, county, public=False):
         words = f"{user.name} 无权查看该县督查通报 / not given county {county}"
-        context = page_context(request, user, title="督查通报", flash=words, flash_kind="error")
-        return html_page("bulletins_refused.html", 403, **context)
+        return refused_page(request, user, words, ("/bulletins", "返回督查通报"), title="督查通报")
     done = {"flash": f"已印发第 {issued} 期 / issued"} if issued else {}
     return _page(request, user, conn, county, period=period, **done)
 
@@ -265,7 +259,7 @@ def issue_form(
     county: Annotated[str, Form(max_length=6)] = "",
 ) -> Response:
     if user is None:
-        return _to_signin(request)
+        return to_sign_in(request)
     county = county or user.county_code
     with writer(request, user) as db:
         try:

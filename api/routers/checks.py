@@ -27,7 +27,7 @@ from markupsafe import Markup
 from sqlalchemy import Connection, text
 
 from api.dependencies import connection, county_of, user_errors
-from api.pages import html_page
+from api.pages import XLSX_TYPE, html_page
 from geo import TitlemapError
 from geo.checks.parcel import ParcelCheck, check_parcel
 from geo.checks.report import CHECK_METHODS, CHECKS, CheckReport, CheckSettings, crs_words
@@ -45,7 +45,6 @@ from maps.styles import (
 
 router = APIRouter(tags=["checks"])
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HTML_PAGE = {200: {"content": {"text/html": {}}, "description": "网页 / the page"}}
 STATUS_WORDS = {"pass": "通过", "fail": "不通过", "skip": "不适用"}
 FIND_LIMIT = 200  # parcels /api/parcels gives at most

@@ -18,15 +18,14 @@ from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from api.auth import current_user, writer
 from api.dependencies import connection
 from api.errors import AUTH_RESPONSES
-from api.pages import html_page
-from api.routers.account import page_context
-from api.routers.web import XLSX_TYPE
+from api.pages import XLSX_TYPE, html_page
+from api.routers.account import page_context, to_sign_in
 from geo import TitlemapError
 from geo.core.dates import DateError, now, parse_date
 from geo.core.model import User
@@ -42,7 +41,6 @@ from geo.query.audit import (
     audit_rows,
     write_xlsx,
 )
-from maps.webmap import FIELD_LABELS
 
 router = APIRouter(tags=["history"])
 
@@ -106,11 +104,6 @@ def _county(user: User, county: str | None) -> str:
     return county
 
 
-def _to_sign_in(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
-
-
 def _filter(query: HistoryQuery) -> AuditFilter:
     try:
         return query.filter()
@@ -128,7 +121,7 @@ def history_page(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
     if user is None:
-        return _to_sign_in(request)
+        return to_sign_in(request)
     try:
         county = _county(user, county)
     except HTTPException as exc:
@@ -149,7 +142,7 @@ def history_page(
         return html_page("history.html", 422, **(context | {"flash": str(exc),
                                                             "flash_kind": "error"}))  # fmt: skip
     found = audit_rows(conn, county, **asdict(f), limit=PAGE_SIZE,
-                       offset=(page - 1) * PAGE_SIZE, labels=FIELD_LABELS)  # fmt: skip
+                       offset=(page - 1) * PAGE_SIZE)  # fmt: skip
     pages = max(1, -(-found.total // PAGE_SIZE))
     more = found.total_capped or page < pages
 
@@ -172,14 +165,14 @@ def history_xlsx(
     county: CountyParam = None,
 ) -> Response:
     if user is None:
-        return _to_sign_in(request)
+        return to_sign_in(request)
     county = _county(user, county)
     f = _filter(query)
     buffer = BytesIO()
     with writer(request, user) as db:  # the export is traced under its user's name
         conn = db.connection()
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{EXPORT_TIMEOUT}'")
-        found = audit_rows(conn, county, **asdict(f), limit=EXPORT_CAP, labels=FIELD_LABELS)
+        found = audit_rows(conn, county, **asdict(f), limit=EXPORT_CAP)
         name = county_name(conn, county)
         write_xlsx(found, buffer, county=county, county_name=name, exported_at=now(),
                    exported_by=user.name)  # fmt: skip
@@ -211,6 +204,5 @@ def history_json(
     if user is None:
         raise HTTPException(401, "请先登录 / sign in first", headers={"WWW-Authenticate": "Bearer"})
     county = _county(user, county)
-    found = audit_rows(conn, county, **asdict(_filter(query)), limit=limit, offset=offset,
-                       labels=FIELD_LABELS)  # fmt: skip
+    found = audit_rows(conn, county, **asdict(_filter(query)), limit=limit, offset=offset)
     return {"county": county, **found.to_dict()}

@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 
 from api.auth import require
 from api.dependencies import county_of, user_errors
+from api.pages import XLSX_TYPE
 from api.routers.imports import (
     UPLOAD_RESPONSES,
     form_flag,
@@ -41,7 +42,6 @@ router = APIRouter(tags=["ledger files"])
 
 MAX_UPLOAD = 100 * 1024 * 1024
 SUFFIXES = (".xlsx", ".xlsm", ".csv", ".txt")
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LAYER_NAMES = {"compounds": "小区", "parcels": "宗地"}
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from api.auth import current_user, editor_session, require, session, writer
 from api.errors import AUTH_RESPONSES, StaleEdit
 from api.pages import html_page
-from api.routers.account import page_context
+from api.routers.account import page_context, refused_page, to_sign_in
 from geo.core.dates import BEIJING, cn_date, today
 from geo.core.model import Role, User
 from geo.core.work import OVERDUE_LABEL, TASK_STATUS_LABELS, TaskStatus
@@ -262,11 +262,6 @@ def post_reopen(task_id: int, change: Change, editing: Editing) -> dict:
 PageUser = Annotated[User | None, Depends(current_user)]  # checks the CSRF token of a form
 
 
-def _to_signin(request: Request) -> RedirectResponse:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/signin?next={quote(here, safe='')}", status_code=303)
-
-
 def _moment(at: datetime) -> str:
     """2026年1月5日 09:30, in Beijing time."""
     local = at.astimezone(BEIJING)
@@ -279,8 +274,7 @@ def _page(request: Request, user: User, template: str, status: int = 200, **cont
 
 
 def _refused(request: Request, user: User, exc: Exception, status: int = 403) -> Response:
-    return _page(request, user, "tasks_refused.html", status, title="任务",
-                 flash=str(exc), flash_kind="error")  # fmt: skip
+    return refused_page(request, user, str(exc), ("/tasks/mine", "返回我的任务"), status, "任务")
 
 
 @router.get("/tasks/mine", include_in_schema=False)
@@ -295,7 +289,7 @@ def mine_page(
     """我的任务: a department's own tasks; the office (and a reader of the whole county) all
     the county's, with a department filter. Open first by due day: the overdue lead."""
     if user is None:
-        return _to_signin(request)
+        return to_sign_in(request)
     county = county or user.county_code
     if not may_read_tasks(user, county):
         return _refused(request, user, TaskRefused("只能查看本县的任务 / only your county's tasks"))
@@ -347,7 +341,7 @@ def new_page(
     county: str | None = None,
 ) -> Response:
     if user is None:
-        return _to_signin(request)
+        return to_sign_in(request)
     county = county or user.county_code
     if not is_office_of(user, county):
         refusal = TaskRefused("只有本县领导小组办公室可以交办任务 / only the office assigns tasks")
@@ -367,7 +361,7 @@ def new_submit(
     county: Annotated[str, Form(max_length=6)] = "",
 ) -> Response:
     if user is None:
-        return _to_signin(request)
+        return to_sign_in(request)
     county = county or user.county_code
     values = {"compound": compound, "department": department, "action": action, "due_on": due_on}
     with writer(request, user) as audited:
@@ -412,7 +406,7 @@ def task_page(
     done: str | None = None,
 ) -> Response:
     if user is None:
-        return _to_signin(request)
+        return to_sign_in(request)
     flash = DONE_WORDS.get(done or "")
     return _task_page(request, user, db, task_id, flash=flash, flash_kind="ok")
 
@@ -420,7 +414,7 @@ def task_page(
 def _submit(request: Request, user: User | None, task_id: int, done: str, apply) -> Response:
     """A form on the task page: apply it in an audited session, back to the page."""
     if user is None:
-        return _to_signin(request)
+        return to_sign_in(request)
     with writer(request, user) as audited:
         try:
             apply(audited, read_task(audited, user, task_id))

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from api.dependencies import connection, user_errors
 from api.middleware import origin_of, page_policy
+from api.pages import XLSX_TYPE
 from api.routers.compounds import Filter, county_of
 from geo import TitlemapError
 from geo.core.dates import today
@@ -45,7 +46,6 @@ from maps.webmap import STATIC_DIR, TIANDITU_URL, Basemap, first_zoom, render_pa
 
 router = APIRouter(tags=["web map"])
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MVT_TYPE = "application/vnd.mapbox-vector-tile"
 COMPRESSIBLE = {".js", ".css", ".svg", ".json", ".txt", ".md", ".html"}
 KIND_HELP = "规划片区类型，可多选 / planned-area kinds: " + ", ".join(PLANNED_KIND_VALUES)

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import IO
 
 from geo.checks.report import CHECK_METHODS, CHECKS, NOISE_M2, CheckReport, crs_words
+from geo.core.sheets import cell, end_list, list_sheet
 
 # -- xlsx ----------------------------------------------------------------------------------------
 
@@ -18,52 +19,30 @@ def write_xlsx(report: CheckReport, target: str | Path | IO[bytes]) -> None:
     """The problem list (问题清单) with Chinese headers, a summary (汇总) with the tolerances
     and the GK zone, and how each check is computed (核查方法)."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+    from openpyxl.styles import Font, PatternFill
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("问题清单")
-    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
-    head_fill = PatternFill("solid", fgColor="DDDDDD")
-    last = get_column_letter(len(XLSX_COLUMNS))
-    for k, (_, width) in enumerate(XLSX_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(k)].width = width
-    sheet.freeze_panes = "A4"
-
-    def cell(value, font=None, fill=None, align=None) -> WriteOnlyCell:
-        out = WriteOnlyCell(sheet, value)
-        if font:
-            out.font = font
-        if fill:
-            out.fill = fill
-        if align:
-            out.alignment = align
-        return out
-
     summary = report.summary()
-    sheet.append([cell(f"{report.county_name}（{report.county}）宗地核查问题清单",
-                       Font(bold=True, size=14))])  # fmt: skip
-    sheet.merged_cells.add(f"A1:{last}1")
-    sheet.append([cell(
+    sheet = list_sheet(
+        book, "问题清单", XLSX_COLUMNS, f"{report.county_name}（{report.county}）宗地核查问题清单",
         f"核查时间：{summary['generated_at']}；面积计算：{crs_words(report.epsg)}；"
         f"容差：{report.settings.line()}；共 {len(report.problems)} 个问题",
-        align=wrap)])  # fmt: skip
-    sheet.merged_cells.add(f"A2:{last}2")
-    sheet.append([cell(name, bold, head_fill) for name, _ in XLSX_COLUMNS])
+    )  # fmt: skip
     for k, p in enumerate(report.problems, start=1):
-        sheet.append([
+        values = (
             k, p.id, p.label, p.parcel or "", p.compound or "", p.compound_name or "",
             "、".join(p.related), p.value, p.unit or "", p.reason,
             None if p.lon is None else round(p.lon, 7), None if p.lat is None else round(p.lat, 7),
             "、".join(p.pieces),
-        ])  # fmt: skip
-    sheet.auto_filter.ref = f"A3:{last}{len(report.problems) + 3}"
+        )  # fmt: skip
+        sheet.append([cell(sheet, v) for v in values])
+    end_list(sheet, len(XLSX_COLUMNS), len(report.problems))
+    bold, head_fill = Font(bold=True), PatternFill("solid", fgColor="DDDDDD")
 
     totals = book.create_sheet("汇总")
     totals.column_dimensions["A"].width = 40
     totals.column_dimensions["B"].width = 60
-    totals.append([cell("项目", bold, head_fill), cell("内容", bold, head_fill)])
+    totals.append([cell(totals, name, bold, head_fill) for name in ("项目", "内容")])
     rows = [
         ("县（区）", f"{report.county_name}（{report.county}）"),
         ("核查范围", "全县" if report.scope == "county" else f"宗地 {report.scope}"),
@@ -85,12 +64,14 @@ def write_xlsx(report: CheckReport, target: str | Path | IO[bytes]) -> None:
         ("用时（秒）", summary["seconds"]),
     ]  # fmt: skip
     for name, value in rows:
-        totals.append([name, value])
+        totals.append([name, cell(totals, value)])
 
     methods = book.create_sheet("核查方法")
     methods.column_dimensions["A"].width = 22
     methods.column_dimensions["B"].width = 100
-    methods.append([cell("核查项", bold, head_fill), cell("计算方法", bold, head_fill)])
+    methods.append(
+        [cell(methods, "核查项", bold, head_fill), cell(methods, "计算方法", bold, head_fill)]
+    )
     for check, (label, _) in CHECKS.items():
         methods.append([label, CHECK_METHODS[check]])
     book.save(target)

@@ -98,6 +98,17 @@ BLOCKER_LEAD = {
     Blocker.OTHER: "未定",
 }
 
+# The ledger's fields as the card, its history and the trace word them.
+FIELD_LABELS = {
+    "status": "状态", "units_task": "问题房屋套数", "units_first_registered": "首次登记套数",
+    "units_transferred": "转移登记套数", "blockers": "卡点", "blocker_note": "问题描述",
+    "lead_department": "牵头单位", "cooperating_departments": "配合单位",
+    "supervising_leader": "包抓领导", "plan": "化解方案", "task_force_lead": "专班负责人",
+    "deadline": "完成时限", "opened_on": "挂账日期", "closed_on": "销号日期",
+    "close_reason": "销号理由", "ledger_no": "台账编号", "status_word": "化解状态（县台账原文）",
+    "blocker_words": "卡点（县台账原文）", "measures": "化解措施", "next_step": "下一步",
+}  # fmt: skip
+
 # Measures (化解措施) offices name; a county's own words are kept as written beside these.
 MEASURES = (
     "证缴分离", "容缺办理", "分割登记", "联合验收", "补办手续", "司法处置", "解除抵押",

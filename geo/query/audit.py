@@ -8,7 +8,7 @@ Reading never changes the log. Rows come newest first (`at DESC, id DESC`) throu
 COUNT_CAP rows, so a vast log costs a bounded count. A date range is of Beijing days,
 inclusive at both ends. The same rows go to a spreadsheet (`write_xlsx`) with Chinese headers.
 
-Field names come from the caller's labels (the map's, maps.webmap.FIELD_LABELS), else from the
+Field names come from geo.core.model.FIELD_LABELS (as the card words them), else from the
 schema's own Chinese column comments, else the column's name.
 """
 
@@ -25,11 +25,12 @@ from sqlalchemy import Connection, text
 
 from geo import TitlemapError
 from geo.core.dates import BEIJING, cn_date
-from geo.core.model import BLOCKER_LABELS, STATUS_LABELS, Base
+from geo.core.model import BLOCKER_LABELS, FIELD_LABELS, STATUS_LABELS, Base
+from geo.core.sheets import cell, end_list, list_sheet
 from geo.core.work import TASK_STATUS_LABELS
 from geo.db.memo import memo_of
 from geo.ledger.users import ROLE_LABELS
-from geo.query.compounds import _escape_like
+from geo.query.compounds import escape_like
 
 # What a row concerns (audit_log.object_kind: the table, or a hand-written kind).
 KIND_LABELS = {
@@ -148,7 +149,7 @@ def _where(county: str, f: AuditFilter) -> tuple[str, dict[str, Any]]:
     where, params = ["a.county_code = :county"], {"county": county}
     if f.actor:
         where.append("a.actor ILIKE :actor ESCAPE '\\'")
-        params["actor"] = f"%{_escape_like(f.actor)}%"
+        params["actor"] = f"%{escape_like(f.actor)}%"
     if f.department:
         where.append("a.department = :department")
         params["department"] = f.department
@@ -157,7 +158,7 @@ def _where(county: str, f: AuditFilter) -> tuple[str, dict[str, Any]]:
             f"{_ABOUT} IN (SELECT id FROM compound WHERE county_code = :county "
             "AND (code = :compound OR name ILIKE :compound_any ESCAPE '\\'))"
         )
-        params |= {"compound": f.compound, "compound_any": f"%{_escape_like(f.compound)}%"}
+        params |= {"compound": f.compound, "compound_any": f"%{escape_like(f.compound)}%"}
     if f.since:  # the Beijing day's first moment: the index on (county_code, at) serves it
         where.append("a.at >= :start")
         params["start"] = datetime.combine(f.since, time(), BEIJING)
@@ -206,7 +207,7 @@ def audit_rows(
         """),
         params | {"limit": limit, "offset": offset},
     ).mappings()
-    readable = [readable_row(row, labels or {}) for row in rows]
+    readable = [readable_row(row, labels or FIELD_LABELS) for row in rows]
     return AuditPage(readable, min(counted, COUNT_CAP), counted > COUNT_CAP, limit, offset, f)
 
 
@@ -385,42 +386,7 @@ def write_xlsx(
     and when (Beijing) and how many rows — saying so when EXPORT_CAP cut them —, the Chinese
     headers (frozen, with a filter), one row per change."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("留痕记录")
-    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
-    head_fill = PatternFill("solid", fgColor="DDDDDD")
-    last = get_column_letter(len(XLSX_COLUMNS))
-    for k, (_, width) in enumerate(XLSX_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(k)].width = width
-    sheet.freeze_panes = "A4"
-
-    def cell(value, font=None, fill=None, align=None) -> WriteOnlyCell:
-        out = WriteOnlyCell(sheet, value)
-        if font:
-            out.font = font
-        if fill:
-            out.fill = fill
-        if align:
-            out.alignment = align
-        return out
-
-    def plain(value: str, align=None) -> Any:
-        """Text as text: no control characters (XML refuses them), never a formula; a bare
-        string where it needs no style (a styled cell per value costs 100 000 of them)."""
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        if align is None and not value.startswith("="):
-            return value
-        out = WriteOnlyCell(sheet, value)
-        if value.startswith("="):
-            out.data_type = "s"
-        if align:
-            out.alignment = align
-        return out
+    from openpyxl.styles import Alignment
 
     shown = len(page.rows)
     count = f"共 {shown} 条"
@@ -430,20 +396,19 @@ def write_xlsx(
             f"符合条件的共 {total} 条，仅导出最新的 {shown} 条，请缩小筛选范围后分次导出"
             f" / capped: the newest {shown} of {total} rows, narrow the filters"
         )
-    sheet.append([cell(f"{county_name}（{county}）“登记难”化解工作留痕记录",
-                       Font(bold=True, size=14))])  # fmt: skip
-    sheet.merged_cells.add(f"A1:{last}1")
-    sheet.append([plain(
+    book = Workbook(write_only=True)
+    sheet = list_sheet(
+        book, "留痕记录", XLSX_COLUMNS, f"{county_name}（{county}）“登记难”化解工作留痕记录",
         f"筛选条件：{page.filters.words()}；导出时间：{cn_time(exported_at)}（北京时间）；"
-        f"导出人：{exported_by}；{count}", wrap)])  # fmt: skip
-    sheet.merged_cells.add(f"A2:{last}2")
-    sheet.append([cell(name, bold, head_fill) for name, _ in XLSX_COLUMNS])
+        f"导出人：{exported_by}；{count}",
+    )  # fmt: skip
+    wrap = Alignment(wrap_text=True, vertical="top")
     for k, row in enumerate(page.rows, start=1):
         values: Sequence[str] = (
             row["time"], row["actor"], row["department"] or "", row["address"] or "",
             row["object"], row["compound"], row["action_label"],
         )  # fmt: skip
-        changes = plain("\n".join(row["changes"]), wrap)
-        sheet.append([k, *(plain(v) for v in values), changes])
-    sheet.auto_filter.ref = f"A3:{last}{shown + 3}"
+        changes = cell(sheet, "\n".join(row["changes"]), align=wrap)
+        sheet.append([k, *(cell(sheet, v) for v in values), changes])
+    end_list(sheet, len(XLSX_COLUMNS), shown)
     book.save(target)

@@ -113,7 +113,7 @@ def _texts(values) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(v).strip() for v in values or () if str(v).strip()))
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -281,7 +281,7 @@ def filter_sql(
         params["codes"] = list(f.codes)
     if f.q:
         where.append("(c.name ILIKE :q_any ESCAPE '\\' OR c.code ILIKE :q_start ESCAPE '\\')")
-        params |= {"q_any": f"%{_escape_like(f.q)}%", "q_start": f"{_escape_like(f.q)}%"}
+        params |= {"q_any": f"%{escape_like(f.q)}%", "q_start": f"{escape_like(f.q)}%"}
     local = f.bbox is not None or local
     return f"FROM compound c {ledger_join(f.as_of, local)}", " AND ".join(where), params
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, text
 
 from geo import TitlemapError
 from geo.core.dates import today
+from geo.core.sheets import cell
 from geo.query.compounds import (
     PLANNED_KIND_VALUES,
     STATUS_SQL,
@@ -257,21 +258,21 @@ def write_xlsx(
     sheet.append([basis + (f"；{note}" if note else "")])
     sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
     sheet.append([header for _, header, _ in COLUMNS])
-    for cell in sheet[3]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for head in sheet[3]:
+        head.font = Font(bold=True)
+        head.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     for row in rows:
-        sheet.append([row.get(key) for key, _, _ in COLUMNS])
+        sheet.append([cell(sheet, row.get(key)) for key, _, _ in COLUMNS])
     total = sum(row["overlap_m2"] or 0 for row in rows)
     sheet.append(["合计", f"{len({r['compound_code'] for r in rows})} 个小区", None, None, None,
                   f"{len(rows)} 处重叠", None, round(total, 2)])  # fmt: skip
-    for cell in sheet[sheet.max_row]:
-        cell.font = Font(bold=True)
+    for total_cell in sheet[sheet.max_row]:
+        total_cell.font = Font(bold=True)
     for index, (key, _, chars) in enumerate(COLUMNS, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = chars
         if key.endswith("m2") or key == "percent":
-            for (cell,) in sheet.iter_rows(min_row=4, min_col=index, max_col=index):
-                cell.number_format = "0.00"
+            for (number,) in sheet.iter_rows(min_row=4, min_col=index, max_col=index):
+                number.number_format = "0.00"
     sheet.freeze_panes = "A4"
     book.save(path)
     return path

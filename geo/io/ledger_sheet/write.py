@@ -4,7 +4,6 @@
 """
 
 import csv
-import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from sqlalchemy import Connection, Engine, text
 from geo import TitlemapError
 from geo.core.dates import cn_date, today
 from geo.core.model import BLOCKER_LABELS, STATUS_LABELS, Blocker, LedgerStatus
+from geo.core.sheets import cell as text_cell
 from geo.io.ledger_sheet.columns import (
     BY_FIELD,
     COLUMNS,
@@ -29,8 +29,6 @@ from geo.io.ledger_sheet.columns import (
     Progress,
     tick,
 )
-
-ILLEGAL_XML = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
 
 def _missing(value: Any) -> bool:
@@ -166,13 +164,7 @@ def write_ledger_xlsx(
         return out
 
     def plain(value):
-        if isinstance(value, str):
-            value = ILLEGAL_XML.sub("", value)
-            if value.startswith("="):  # text, never a formula
-                out = WriteOnlyCell(sheet, value)
-                out.data_type = "s"
-                return out
-        return value
+        return text_cell(sheet, value)  # text as text: never a formula
 
     sheet.append([cell(ledger_title(county_name), Font(bold=True, size=16))])
     sheet.merged_cells.add(f"A1:{last}1")
