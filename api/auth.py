@@ -2,6 +2,7 @@
 (bearer token). Reading is open on the intranet unless a county closes its map
 (county.map_public); writing needs a role, and the rules of geo.ledger.users."""
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import OUTAGES
 from geo.core.model import County, Role, User
@@ -39,7 +41,7 @@ def actor_of(request: Request, user: User | None) -> Actor:
 
 
 def _signed_in(request: Request, db: Session) -> User | None:
-    """The user of the session cookie, checking the CSRF token of a write."""
+    """The user of the session cookie (its session kept on request.state.login)."""
     cookie = request.cookies.get(COOKIE)
     found = session_user(db, cookie) if cookie else None
     if found is None:
@@ -47,6 +49,18 @@ def _signed_in(request: Request, db: Session) -> User | None:
     user, login = found
     db.commit()  # last_seen_at
     request.state.login = login
+    return user
+
+
+def _identify(request: Request, token: str | None) -> User | None:
+    """The bearer token's user, else the session cookie's; a session of its own, closed at
+    once (a request keeps no connection for knowing its user)."""
+    with Session(request.app.state.engine, expire_on_commit=False) as db:
+        if token is None:
+            return _signed_in(request, db)
+        user = authenticate(db, token)
+    if user is None:
+        raise HTTPException(401, "令牌无效或已停用 / invalid or disabled token")
     return user
 
 
@@ -67,17 +81,14 @@ async def _check_csrf(request: Request) -> None:
 
 async def current_user(
     request: Request,
-    db: Annotated[Session, Depends(session)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User | None:
     """The bearer token's user, else the session cookie's (a write must then carry the
-    session's CSRF token: header X-CSRF-Token or form field csrf_token); None if neither."""
-    if credentials is not None:
-        user = authenticate(db, credentials.credentials)
-        if user is None:
-            raise HTTPException(401, "令牌无效或已停用 / invalid or disabled token")
-    else:
-        user = _signed_in(request, db)
+    session's CSRF token: header X-CSRF-Token or form field csrf_token); None if neither.
+    Looked up in a worker thread: the event loop never waits for a database connection."""
+    token = credentials.credentials if credentials is not None else None
+    user = await run_in_threadpool(_identify, request, token)
+    if token is None:
         await _check_csrf(request)
     request.state.user = user
     # whatever this request writes names its user (a kept-alive connection's next request
@@ -131,42 +142,66 @@ def editor_session(role: str = Role.EDITOR) -> Callable[..., Iterator[tuple[Sess
 # -- reading a county ------------------------------------------------------------------------
 
 
+def _read_public(app, county: str) -> bool:
+    """county.map_public read now, kept with the county's data revision."""
+    with app.state.engine.connect() as conn:
+        version = data_version(conn, county)
+        public = conn.execute(select(County.map_public).where(County.code == county))
+        public = public.scalar() is not False
+    app.state.county_public[county] = (version, public)
+    return public
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def county_is_public(request: Request, county: str) -> bool:
     """Whether `county`'s map is open to the intranet (county.map_public); an unknown county
     is public (it answers 404 wherever it is asked for). Kept by the app with the county's
-    data revision it was read at (a change of the county row moves it): a cached tile still
-    needs no query, and while the database is away the last answer stands."""
-    engine = request.app.state.engine
-    last_known: dict[str, tuple[tuple, bool]] = request.app.state.county_public
-    held = last_known.get(county)
-    version = known_version(engine, county)
+    data revision it was read at (a change of the county row moves it): a cached tile needs
+    no query. On the event loop (the tile routes) nothing waits for the database: after an
+    edit the last answer stands while a worker thread reads the new one; and while the
+    database is away, the last answer stands."""
+    app = request.app
+    held = app.state.county_public.get(county)
+    version = known_version(app.state.engine, county)
     if held is not None and version is not None and held[0] == version:
         return held[1]
+    if held is not None and _on_event_loop():
+        asyncio.get_running_loop().run_in_executor(None, _quietly, _read_public, app, county)
+        return held[1]
     try:
-        with engine.connect() as conn:
-            version = data_version(conn, county)
-            public = conn.execute(select(County.map_public).where(County.code == county))
-            public = public.scalar() is not False
+        return _read_public(app, county)
     except OUTAGES:
         if held is None:
             raise
-        return held[1]  # the database is away: a cached tile may still be served
-    last_known[county] = (version, public)
-    return public
+        return held[1]
+
+
+def _quietly(read, *args) -> None:
+    try:
+        read(*args)
+    except OUTAGES:
+        pass  # the next request reads it again
 
 
 def reader(request: Request) -> User | None:
     """The request's user for reading (cookie or bearer), resolved once per request; no CSRF
-    (reads change nothing)."""
+    (reads change nothing); a wrong token reads as nobody."""
     if hasattr(request.state, "user"):
         return request.state.user
-    with Session(request.app.state.engine, expire_on_commit=False) as db:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token:
-            user = authenticate(db, token.strip())
-        else:
-            user = _signed_in(request, db)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    bearer_token = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    try:
+        user = _identify(request, bearer_token)
+    except HTTPException:
+        user = None
     request.state.user = user
     return user
 
