@@ -532,3 +532,40 @@ def test_sign_in_and_add_a_user_in_chromium(app_engine, engine, people):
     finally:
         server.stop()
     sign_in(TestClient(create_app(Settings(), app_engine)), "浏览器加的人", "浏览器的密码-1")
+
+
+def test_signed_in_requests_never_make_the_event_loop_wait_for_a_connection(app_engine, people):
+    """With every pooled connection held by requests in worker threads, a request that is
+    still being told who its user is must not wait for one on the event loop: the requests
+    holding them need the loop to finish. One connection, eight signed-in readers at once: all
+    answered, none by the pool's timeout (503)."""
+    import threading
+
+    import httpx
+    from sqlalchemy import create_engine
+
+    from tests.conftest import Server
+
+    tight = create_engine(app_engine.url, pool_size=1, max_overflow=0, pool_timeout=5)
+    server = Server(create_app(Settings(), tight))
+    try:
+        clients = [httpx.Client(base_url=server.base, timeout=30) for _ in range(8)]
+        for client in clients:
+            sign_in(client, "查看员")
+        code = clients[0].get("/api/ledger").json()["entries"][0]["code"]
+        answers: list[int] = []
+
+        def read(client: httpx.Client) -> None:
+            for _ in range(3):  # a read held in a worker thread, and who-am-I asked
+                answers.append(client.get(f"/api/ledger/{code}").status_code)
+                answers.append(client.get("/api/me").status_code)
+
+        threads = [threading.Thread(target=read, args=(c,)) for c in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert answers == [200] * 48
+    finally:
+        server.stop()
+        tight.dispose()
