@@ -114,8 +114,8 @@ def test_sign_out_ends_the_session_for_good(app, client):
 def test_too_many_wrong_passwords_from_one_address_are_refused_a_while(app):
     guesser = TestClient(app, client=("10.7.0.1", 5000))
     limit = app.state.failed_tokens.limit
-    answers = [
-        guesser.post("/signin", data={"name": "查看员", "password": f"guess-{i:04d}"})
+    answers = [  # names guessed, a different one each time
+        guesser.post("/signin", data={"name": f"猜的名字{i}", "password": f"guess-{i:04d}"})
         for i in range(limit)
     ]
     assert [a.status_code for a in answers] == [401] * limit
@@ -124,6 +124,22 @@ def test_too_many_wrong_passwords_from_one_address_are_refused_a_while(app):
     assert "尝试次数过多" in flash_of(refused)[1] and not signed_in(guesser)
     neighbour = TestClient(app, client=("10.7.0.2", 5000))
     sign_in(neighbour, "查看员")  # another address signs in as ever
+
+
+def test_one_persons_password_guessed_from_many_addresses_is_slowed_too(app, engine):
+    with Session(engine) as session:
+        session.execute(text("DELETE FROM app_user WHERE name = '被猜的人'"))
+        add_user(session, COUNTY, "被猜的人", "viewer", password=PASSWORD, with_token=False)
+        session.commit()
+    limit = app.state.failed_tokens.limit
+    for i in range(limit):  # one wrong password from each of `limit` addresses
+        guesser = TestClient(app, client=(f"10.8.{i // 200}.{i % 200 + 1}", 5000))
+        guess = guesser.post("/signin", data={"name": "被猜的人", "password": f"guess-{i}"})
+        assert guess.status_code == 401
+    fresh = TestClient(app, client=("10.9.0.1", 5000))
+    refused = fresh.post("/signin", data={"name": "被猜的人", "password": PASSWORD})
+    assert refused.status_code == 429 and not signed_in(fresh)
+    sign_in(fresh, "查看员")  # the address is not slowed: the person is
 
 
 @pytest.mark.parametrize(
@@ -387,6 +403,8 @@ def test_a_private_map_answers_its_own_county_only(private, cluster):
     assert actor.startswith("命令行 ")
 
     assert reads(anonymous) == [401] * 4
+    page = anonymous.get("/", follow_redirects=False)  # a browser is sent to sign in
+    assert page.status_code == 303 and page.headers["location"] == "/signin?next=%2F"
     neighbour, viewer = TestClient(app), TestClient(app)
     sign_in(neighbour, "邻县编辑")
     sign_in(viewer, "查看员")

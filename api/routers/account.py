@@ -87,11 +87,24 @@ def _set_session_cookie(request: Request, response: Response, cookie: str) -> No
     )  # fmt: skip
 
 
-def _too_many(request: Request) -> int:
-    """Seconds this address must wait after too many wrong passwords; 0 if none. Wrong
-    passwords are counted with wrong tokens (app.state.failed_tokens)."""
-    wait = request.app.state.failed_tokens.wait(_address(request))
+def _user_key(name: str) -> str:
+    """The key a person's name is counted under beside the addresses: a password guessed
+    from many addresses is slowed as well."""
+    return "user:" + (name or "").strip()
+
+
+def _too_many(request: Request, name: str | None = None) -> int:
+    """Seconds to wait after too many wrong passwords from this address, or for this user
+    (`name`); 0 if none. Counted with wrong tokens (app.state.failed_tokens)."""
+    failures = request.app.state.failed_tokens
+    wait = max(failures.wait(_address(request)), failures.wait(_user_key(name)) if name else 0)
     return int(wait) + 1 if wait > 0 else 0
+
+
+def _failed(request: Request, name: str) -> None:
+    failures = request.app.state.failed_tokens
+    failures.failed(_address(request))
+    failures.failed(_user_key(name))
 
 
 def _too_many_words(seconds: int) -> str:
@@ -127,7 +140,7 @@ def signin(
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     address = _address(request)
-    wait = _too_many(request)
+    wait = _too_many(request, name)
     if wait:
         return _signin_page(request, db, 429, {"Retry-After": str(wait)}, name=name,
                             next=_safe_next(next), flash=_too_many_words(wait),
@@ -138,7 +151,7 @@ def signin(
                          user_agent=request.headers.get("user-agent"))  # fmt: skip
     except SignInError as exc:
         db.rollback()
-        request.app.state.failed_tokens.failed(address)
+        _failed(request, name)
         return _signin_page(request, db, 401, name=name, county=county,
                             next=_safe_next(next), flash=str(exc), flash_kind="error")  # fmt: skip
     act_as(db, actor_of(request, signed.user))
@@ -243,7 +256,7 @@ def password_change(
     if refused := _refusal(request, user):
         return refused
     assert user is not None
-    if wait := _too_many(request):
+    if wait := _too_many(request, user.name):
         return _password_page(request, user, 429, flash=_too_many_words(wait), flash_kind="error")
     if new != again:
         words = "两次输入的新密码不一致 / the new password and its repetition differ"
@@ -254,7 +267,7 @@ def password_change(
         try:
             change_password(db, me, old, new)
         except SignInError as exc:  # the current password is wrong: counted as a failure
-            request.app.state.failed_tokens.failed(_address(request))
+            _failed(request, user.name)
             return _password_page(request, user, 400, flash=str(exc), flash_kind="error")
         except TitlemapError as exc:
             return _password_page(request, user, 400, flash=str(exc), flash_kind="error")

@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 from api.dependencies import connection, user_errors
 from api.middleware import origin_of, page_policy
 from api.pages import XLSX_TYPE
+from api.routers.account import to_sign_in
 from api.routers.compounds import Filter, county_of
 from geo import TitlemapError
 from geo.core.dates import today
@@ -79,8 +80,13 @@ def page(
     request: Request,
     conn: Annotated[Connection, Depends(connection)],
     county: str | None = None,
-) -> HTMLResponse:
-    county = county_of(request, county)
+) -> Response:
+    try:
+        county = county_of(request, county)
+    except HTTPException as exc:
+        if exc.status_code == 401:  # a county's closed map: its people sign in first
+            return to_sign_in(request)
+        raise
     try:
         info = get_county(conn, county)
     except TitlemapError as exc:
