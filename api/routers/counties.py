@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from sqlalchemy import Connection
 
-from api.auth import actor_of, require
+from api.auth import actor_of, check_read, reader, require
 from api.dependencies import connection, user_errors
 from geo.core.model import Role, User
 from geo.db.audit import act_as
@@ -29,6 +29,7 @@ from geo.ledger.counties import (
     list_counties,
     set_county,
 )
+from geo.ledger.users import may_read
 
 router = APIRouter(prefix="/api/counties", tags=["counties"])
 
@@ -51,12 +52,17 @@ def _refusals(call, *args) -> dict:
 
 
 @router.get("", summary="所有县及其数据量 / every county with its settings and counts")
-def counties(conn: Annotated[Connection, Depends(connection)]) -> dict:
-    return {"counties": list_counties(conn)}
+def counties(request: Request, conn: Annotated[Connection, Depends(connection)]) -> dict:
+    """Every county the asker may read: a closed county only to its own people."""
+    user = reader(request)
+    return {
+        "counties": [c for c in list_counties(conn) if may_read(user, c["code"], c["map_public"])]
+    }
 
 
 @router.get("/{code}", summary="一个县 / one county")
-def county(code: str, conn: Annotated[Connection, Depends(connection)]) -> dict:
+def county(request: Request, code: str, conn: Annotated[Connection, Depends(connection)]) -> dict:
+    check_read(request, code)  # a closed county's settings are its own people's
     return _refusals(describe_county, conn, code)
 
 
