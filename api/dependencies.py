@@ -1,6 +1,7 @@
 """Request-scoped pieces shared by the routers: the county asked for, the database
 connection, errors as 4xx, ETag revalidation."""
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -11,7 +12,10 @@ from pydantic import AfterValidator
 from sqlalchemy import Connection
 
 from api.auth import check_read
+from api.errors import OUTAGES
 from geo import TitlemapError
+
+log = logging.getLogger(__name__)
 
 
 def county_of(request: Request, county: str | None) -> str:
@@ -30,9 +34,23 @@ STATEMENT_TIMEOUT = "30s"
 
 
 def connection(request: Request) -> Iterator[Connection]:
-    with request.app.state.engine.connect() as conn:
+    conn = request.app.state.engine.connect()
+    try:
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
         yield conn
+    finally:
+        _close(conn)
+
+
+def _close(conn: Connection) -> None:
+    """Give the connection back. Its ROLLBACK runs after the answer has started: a connection
+    the database dropped meanwhile (a restart, a failover) is then one line in the log, not a
+    traceback, and the answer already given stands."""
+    try:
+        conn.close()
+    except OUTAGES as exc:  # SQLAlchemy has thrown the dead connection away by now
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("connection lost after the answer: %s", first[0] if first else type(exc))
 
 
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)

@@ -9,7 +9,33 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from api.app import create_app
 from geo.core.settings import Settings
-from tests.conftest import sign_in
+from tests.conftest import add_people, app_role, sign_in
+
+
+@pytest.fixture(scope="module")
+def db(demo_database, cluster):
+    """A database of this module's own (its edits and probes touch nobody else's): the owner's
+    engine, the app role's, and the people's ids."""
+    with demo_database("audit") as owner:
+        ids = add_people(owner, neighbours=False)
+        app_db = app_role(cluster, owner)
+        yield owner, app_db, ids
+        app_db.dispose()
+
+
+@pytest.fixture(scope="module")
+def engine(db):
+    return db[0]
+
+
+@pytest.fixture(scope="module")
+def app_engine(db):
+    return db[1]
+
+
+@pytest.fixture(scope="module")
+def people(db):
+    return db[2]
 
 
 def _last_audit(engine, kind: str, object_id: str) -> dict:
