@@ -11,25 +11,17 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse
 from jinja2 import (
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
     pass_eval_context,
-    select_autoescape,
 )
 from jinja2.filters import do_tojson
 from jinja2.nodes import EvalContext
 
+from maps.templating import template_environment
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-environment = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
-    autoescape=select_autoescape(["html", "xml", "svg"]),
-    undefined=StrictUndefined,  # a misspelt name fails loudly instead of printing nothing
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+environment = template_environment(TEMPLATE_DIR)
 # tojson: Chinese as itself (pages are UTF-8) and keys in the order the API gives them
 environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
 

@@ -1,8 +1,9 @@
 """maps' own Jinja2 environment over maps/templates: the legend and hatch patterns as markup.
 
-The same settings as the app's pages (api.pages, which maps may not import): templates named
-*.html, *.xml or *.svg are autoescaped, so every value reaches the markup only as text. Markup
-made in Python is marked safe where it is made, never with `|safe` in a template.
+`template_environment` is the one way a titlemap template folder is set up (api.pages uses it
+for the app's pages): templates named *.html, *.xml or *.svg are autoescaped, so every value
+reaches the markup only as text. Markup made in Python is marked safe where it is made, never
+with `|safe` in a template.
 """
 
 from pathlib import Path
@@ -12,13 +13,20 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
-environment = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
-    autoescape=select_autoescape(["html", "xml", "svg"]),
-    undefined=StrictUndefined,  # a misspelt name fails loudly instead of printing nothing
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+def template_environment(folder: Path) -> Environment:
+    """A Jinja2 environment over `folder`, escaping every value of an HTML, XML or SVG
+    template."""
+    return Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(["html", "xml", "svg"]),
+        undefined=StrictUndefined,  # a misspelt name fails loudly instead of printing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+environment = template_environment(TEMPLATE_DIR)
 
 
 def g(value: float) -> str:

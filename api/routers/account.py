@@ -41,9 +41,9 @@ from geo.ledger.users import (
     add_user,
     admin_refusal,
     change_password,
+    county_departments,
     county_users,
     describe_user,
-    ledger_departments,
     may,
     set_active,
     set_password,
@@ -310,7 +310,8 @@ def _admin_page(
     base = {
         "title": "用户管理", "county": {"code": code, "name": county.name,
                                       "map_public": county.map_public},
-        "users": [_user_row(u) for u in users], "departments": ledger_departments(db, code),
+        "users": [_user_row(u) for u in users],
+        "departments": county_departments(db, code, people=False),
         "roles": ROLES, "office_label": OFFICE_LABEL, "min_chars": MIN_PASSWORD_CHARS,
         "form": {"name": "", "role": Role.VIEWER.value, "department": ""},
     }  # fmt: skip

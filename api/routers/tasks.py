@@ -42,7 +42,6 @@ from geo.ledger.tasks import (
     TaskRefused,
     close_task,
     compound_task_counts,
-    county_departments,
     create_task,
     describe_task,
     find_task,
@@ -56,6 +55,7 @@ from geo.ledger.tasks import (
     start_task,
     suggested_department,
 )
+from geo.ledger.users import county_departments
 
 router = APIRouter(tags=["tasks"])
 

@@ -28,7 +28,7 @@ from geo.core.dates import DateError, beijing_day, cn_date, now, parse_date, tod
 from geo.core.model import Compound, Role, User
 from geo.core.work import OVERDUE_LABEL, TASK_STATUS_LABELS, Task, TaskReply, TaskStatus
 from geo.ledger.rules import LONG_TEXT_CHARS, SHORT_TEXT_CHARS
-from geo.ledger.users import counties_of, is_office, may
+from geo.ledger.users import counties_of, county_departments, is_office, may
 
 # A task row `t` not done whose due day is before :today (Beijing's day, passed in).
 OVERDUE_SQL = "(t.status <> 'done' AND t.due_on < :today)"
@@ -140,24 +140,6 @@ def _day(value: Any) -> date:
     if day is None:
         raise TaskRuleError("请填写限时办结日期 / a due day is required")
     return day
-
-
-def county_departments(conn: Connection, county: str) -> list[str]:
-    """The departments a task may go to: those leading or co-operating on the county's
-    ledger, and those of its people."""
-    return list(
-        conn.scalars(
-            text(
-                "SELECT DISTINCT btrim(d) FROM ("
-                "  SELECT lead_department AS d FROM ledger_entry WHERE county_code = :c"
-                "  UNION ALL SELECT unnest(cooperating_departments) FROM ledger_entry"
-                "  WHERE county_code = :c"
-                "  UNION ALL SELECT department FROM app_user WHERE county_code = :c AND active"
-                ") AS named WHERE btrim(coalesce(d, '')) NOT IN ('', '未定') ORDER BY 1"
-            ),
-            {"c": county},
-        )
-    )
 
 
 def suggested_department(conn: Connection, county: str, compound_code: str) -> str | None:

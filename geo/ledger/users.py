@@ -19,7 +19,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, text
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
 from geo import TitlemapError
@@ -273,17 +273,26 @@ def admin_refusal(admin: User, user: User, *, role: str | None = None,
     return None
 
 
-def ledger_departments(session: Session, county: str) -> list[str]:
-    """The departments the county's ledger names (lead and co-operating), for choosing one."""
-    rows = session.execute(
-        text(
-            "SELECT DISTINCT btrim(d) AS d FROM ledger_entry e, LATERAL unnest("
-            "array_append(e.cooperating_departments, e.lead_department)) AS d "
-            "WHERE e.county_code = :c AND btrim(coalesce(d, '')) <> '' ORDER BY 1"
-        ),
-        {"c": county},
+def county_departments(conn: Connection | Session, county: str, people: bool = True) -> list[str]:
+    """The county's departments, for choosing one: those leading or co-operating on its
+    ledger and, with `people`, those of its active users ("未定", not decided, is none)."""
+    users = (
+        "  UNION ALL SELECT department FROM app_user WHERE county_code = :c AND active"
+        if people
+        else ""
     )
-    return [row.d for row in rows]
+    return list(
+        conn.scalars(
+            text(
+                "SELECT DISTINCT btrim(d) FROM ("
+                "  SELECT lead_department AS d FROM ledger_entry WHERE county_code = :c"
+                "  UNION ALL SELECT unnest(cooperating_departments) FROM ledger_entry"
+                f"  WHERE county_code = :c{users}"
+                ") AS named WHERE btrim(coalesce(d, '')) NOT IN ('', '未定') ORDER BY 1"
+            ),
+            {"c": county},
+        )
+    )
 
 
 # -- who may do what ---------------------------------------------------------------------------
