@@ -5,7 +5,8 @@ everywhere, and the OpenAPI saying so.
 - `Invalid` (422): that one line, or FastAPI's list of the fields at fault.
 - The database out of reach (stopped, restarting, a dropped connection, no free connection)
   or a statement over its time limit: 503 with one line, logged as one line — not a
-  traceback per request. Anything else unforeseen: 500 with one line; its traceback is
+  traceback per request. A full disk (the database's or the file store's): 507 with one
+  line. Anything else unforeseen: 500 with one line; its traceback is
   logged, as a bug's should be.
 """
 
@@ -18,6 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sa
+
+from geo.db.engine import DISK_FULL, disk_full
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _answer(Message, "令牌失败过多或打印繁忙，稍后再试 / too many failed tokens, or busy"),
     500: _answer(Message, "服务器内部错误 / internal server error"),
     503: _answer(Message, "数据库暂不可用或查询超时 / database unavailable, or query too long"),
+    507: _answer(Message, "磁盘已满，未做任何修改 / the disk is full: nothing was changed"),
 }
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _answer(Message, "需要有效令牌 / a valid token is required"),
@@ -105,6 +109,8 @@ _outages = _Quiet()
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if disk_full(exc):
+        return await insufficient_storage(request, exc)
     reason = _reason(exc)
     first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     _outages.warn(f"503 {request.url.path}: {reason} — {first[0] if first else type(exc)}")
@@ -113,6 +119,20 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     return message(500, "服务器内部错误 / internal server error")
+
+
+async def insufficient_storage(request: Request, exc: Exception) -> JSONResponse:
+    """A full disk (the database's or the file store's): 507 in one line, logged as one."""
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    _outages.warn(f"507 {request.url.path}: {first[0] if first else type(exc)}")
+    return message(507, DISK_FULL)
+
+
+async def os_error(request: Request, exc: OSError) -> JSONResponse:
+    if disk_full(exc):
+        return await insufficient_storage(request, exc)
+    log.error("%s %s", request.url.path, exc, exc_info=exc)  # a bug or the machine: logged whole
+    return await server_error(request, exc)
 
 
 class StaleEdit(Exception):
@@ -132,4 +152,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StaleEdit, stale_edit)
     for kind in OUTAGES:
         app.add_exception_handler(kind, database_unavailable)
+    app.add_exception_handler(OSError, os_error)
     app.add_exception_handler(Exception, server_error)

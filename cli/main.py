@@ -454,5 +454,13 @@ def main() -> None:
     except TitlemapError as exc:
         err.print(f"[bold red]错误 / error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(1)
+    except Exception as exc:
+        from geo.db.engine import DISK_FULL, disk_full
+
+        if not disk_full(exc):
+            raise  # a bug: its traceback is wanted
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        err.print(f"[bold red]错误 / error:[/] {DISK_FULL}（{escape(first)}）", highlight=False)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

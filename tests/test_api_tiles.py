@@ -341,6 +341,27 @@ def test_the_cache_drops_the_least_recently_used_beyond_its_budget():
     assert {k for k in "acd" if cache.get(k) is not None} == {"a", "c", "d"}
 
 
+def test_a_tile_built_anew_drops_the_place_s_older_one():
+    # Without this, every edit left the whole old revision's tiles in memory until the LRU
+    # bound pushed them out: the server's RSS grew by the bound over a few rounds of edits.
+    from datetime import date
+
+    from geo.query.compounds import CompoundFilter
+
+    def key(z: int, x: int, revision: int) -> geo_tiles.TileKey:
+        return geo_tiles.TileKey("compounds", COUNTY, z, x, 1, CompoundFilter(), (revision, None),
+                                 date(2026, 12, 7), False)  # fmt: skip
+
+    cache = geo_tiles.TileCache()
+    cache.put(key(14, 1, 1), b"old")
+    cache.put(key(14, 2, 1), b"other place")
+    cache.put(key(14, 1, 2), b"new")
+    assert cache.get(key(14, 1, 1)) is None and cache.get(key(14, 1, 2)) == b"new"
+    assert cache.get(key(14, 2, 1)) == b"other place"  # kept: still the newest of its place
+    assert cache.newest(key(14, 1, 2).place) == key(14, 1, 2)
+    assert len(cache) == 2 and cache.size == len(b"new") + len(b"other place") + 2 * 200
+
+
 # -- the fast tile route: its own filter parsing, one thread hop, pooled connections ----------
 
 

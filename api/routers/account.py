@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import COOKIE, actor_of, current_user, session, writer
+from api.dependencies import RowId
 from api.pages import html_page
 from geo import TitlemapError
 from geo.core.model import County, Role, User
@@ -372,7 +373,7 @@ def admin_add_user(
 def _manage(
     request: Request,
     admin: User | None,
-    user_id: int,
+    user_id: RowId,
     done: str,
     change: Callable[[Session, User], None],
     **refusal: object,
@@ -401,7 +402,7 @@ def _manage(
 @router.post("/admin/users/{user_id}/active", include_in_schema=False)
 def admin_set_active(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     user: Annotated[User | None, Depends(current_user)],
     active: Field = "",
 ) -> Response:
@@ -414,7 +415,7 @@ def admin_set_active(
 @router.post("/admin/users/{user_id}/password", include_in_schema=False)
 def admin_set_password(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     user: Annotated[User | None, Depends(current_user)],
     password: Field = "",
 ) -> Response:
@@ -430,7 +431,7 @@ def admin_set_password(
 @router.post("/admin/users/{user_id}/role", include_in_schema=False)
 def admin_set_role(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     user: Annotated[User | None, Depends(current_user)],
     role: Field = "",
     department: Field = "",

@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from api.auth import COOKIE, CSRF_HEADER, editor_session, reader, session
-from api.dependencies import connection, county_of, etag_matches, user_errors
+from api.dependencies import RowId, connection, county_of, etag_matches, user_errors
 from api.errors import AUTH_RESPONSES, Message
 from api.routers.imports import UPLOAD_RESPONSES, form_text, multipart_body, upload_form
 from geo import TitlemapError
@@ -178,7 +178,7 @@ def files_of(
     request: Request,
     code: str,
     db: Annotated[Session, Depends(session)],
-    task_id: Annotated[int | None, Query(description="只列此任务的 / a task's only")] = None,
+    task_id: Annotated[RowId | None, Query(description="只列此任务的 / a task's only")] = None,
     county: str | None = None,
 ) -> dict:
     county = county_of(request, county)
@@ -226,7 +226,7 @@ def _headers(sha256: str, name: str | None = None) -> dict[str, str]:
     response_class=Response,
     responses=AUTH_RESPONSES | {200: {"content": {"application/octet-stream": {}}}},
 )
-def download(request: Request, file_id: int, db: Annotated[Session, Depends(session)]):
+def download(request: Request, file_id: RowId, db: Annotated[Session, Depends(session)]):
     row = _readable_file(request, db, file_id)
     path = blob_path(data_dir(request), row.sha256)
     if not path.is_file():
@@ -243,7 +243,7 @@ def download(request: Request, file_id: int, db: Annotated[Session, Depends(sess
     response_class=Response,
     responses=AUTH_RESPONSES | {200: {"content": {"image/jpeg": {}}}},
 )
-def thumb(request: Request, file_id: int, db: Annotated[Session, Depends(session)]) -> Response:
+def thumb(request: Request, file_id: RowId, db: Annotated[Session, Depends(session)]) -> Response:
     row = _readable_file(request, db, file_id)
     if row.kind != FileKind.IMAGE:
         raise HTTPException(404, f"文件 {file_id} 不是图片 / not an image")
@@ -264,7 +264,7 @@ def thumb(request: Request, file_id: int, db: Annotated[Session, Depends(session
     responses=AUTH_RESPONSES,
 )
 def delete(
-    file_id: int, editing: Annotated[tuple[Session, User], Depends(editor_session(Role.ADMIN))]
+    file_id: RowId, editing: Annotated[tuple[Session, User], Depends(editor_session(Role.ADMIN))]
 ) -> dict:
     db, user = editing
     row = _sync(get_file, db, file_id)

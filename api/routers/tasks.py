@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.auth import current_user, editor_session, require, session, writer
+from api.dependencies import RowId
 from api.errors import AUTH_RESPONSES, StaleEdit
 from api.pages import html_page
 from api.routers.account import page_context, refused_page, to_sign_in
@@ -196,7 +197,7 @@ def get_departments(
     summary="一个任务及其答复 / one task with its replies",
     responses=AUTH_RESPONSES,
 )
-def get_task(task_id: int, user: Reader, db: Annotated[Session, Depends(session)]) -> dict:
+def get_task(task_id: RowId, user: Reader, db: Annotated[Session, Depends(session)]) -> dict:
     with task_errors():
         return _detail(db, user, read_task(db, user, task_id))
 
@@ -221,7 +222,7 @@ def _change(db: Session, user: User, task_id: int, apply) -> dict:
     summary="答复（承办单位）/ answer (department)",
     responses=CHANGE_RESPONSES,
 )
-def post_reply(task_id: int, reply: Reply, editing: Editing) -> dict:
+def post_reply(task_id: RowId, reply: Reply, editing: Editing) -> dict:
     db, user = editing
     return _change(db, user, task_id,
                    lambda t: reply_to_task(db, user, t, reply.text, reply.version))  # fmt: skip
@@ -232,7 +233,7 @@ def post_reply(task_id: int, reply: Reply, editing: Editing) -> dict:
     summary="开始办理 / start (department)",
     responses=CHANGE_RESPONSES,
 )
-def post_start(task_id: int, change: Change, editing: Editing) -> dict:
+def post_start(task_id: RowId, change: Change, editing: Editing) -> dict:
     db, user = editing
     return _change(db, user, task_id, lambda t: start_task(db, user, t, change.version))
 
@@ -242,7 +243,7 @@ def post_start(task_id: int, change: Change, editing: Editing) -> dict:
     summary="办结（办公室）/ close (office)",
     responses=CHANGE_RESPONSES,
 )
-def post_close(task_id: int, change: Change, editing: Editing) -> dict:
+def post_close(task_id: RowId, change: Change, editing: Editing) -> dict:
     db, user = editing
     return _change(db, user, task_id, lambda t: close_task(db, user, t, change.version))
 
@@ -252,7 +253,7 @@ def post_close(task_id: int, change: Change, editing: Editing) -> dict:
     summary="重新打开（办公室）/ reopen (office)",
     responses=CHANGE_RESPONSES,
 )
-def post_reopen(task_id: int, change: Change, editing: Editing) -> dict:
+def post_reopen(task_id: RowId, change: Change, editing: Editing) -> dict:
     db, user = editing
     return _change(db, user, task_id, lambda t: reopen_task(db, user, t, change.version))
 
@@ -400,7 +401,7 @@ def _task_page(
 @router.get("/tasks/{task_id}", include_in_schema=False)
 def task_page(
     request: Request,
-    task_id: int,
+    task_id: RowId,
     user: PageUser,
     db: Annotated[Session, Depends(session)],
     done: str | None = None,
@@ -433,7 +434,7 @@ Version = Annotated[int, Form()]
 @router.post("/tasks/{task_id}/reply", include_in_schema=False)
 def reply_submit(
     request: Request,
-    task_id: int,
+    task_id: RowId,
     user: PageUser,
     version: Version,
     text: Annotated[str, Form(max_length=4000)] = "",
@@ -443,18 +444,18 @@ def reply_submit(
 
 
 @router.post("/tasks/{task_id}/start", include_in_schema=False)
-def start_submit(request: Request, task_id: int, user: PageUser, version: Version) -> Response:
+def start_submit(request: Request, task_id: RowId, user: PageUser, version: Version) -> Response:
     return _submit(request, user, task_id, "start",
                    lambda db, t: start_task(db, user, t, version))  # fmt: skip
 
 
 @router.post("/tasks/{task_id}/close", include_in_schema=False)
-def close_submit(request: Request, task_id: int, user: PageUser, version: Version) -> Response:
+def close_submit(request: Request, task_id: RowId, user: PageUser, version: Version) -> Response:
     return _submit(request, user, task_id, "close",
                    lambda db, t: close_task(db, user, t, version))  # fmt: skip
 
 
 @router.post("/tasks/{task_id}/reopen", include_in_schema=False)
-def reopen_submit(request: Request, task_id: int, user: PageUser, version: Version) -> Response:
+def reopen_submit(request: Request, task_id: RowId, user: PageUser, version: Version) -> Response:
     return _submit(request, user, task_id, "reopen",
                    lambda db, t: reopen_task(db, user, t, version))  # fmt: skip

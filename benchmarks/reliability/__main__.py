@@ -1,6 +1,6 @@
 """Run parts of the reliability harness: `python -m benchmarks.reliability PART … [options]`.
 
-    .venv/bin/python -m benchmarks.reliability load|faults|hostile|isolation|edits|all
+    .venv/bin/python -m benchmarks.reliability load|faults|hostile|isolation|edits|disk|all
                      [--compounds 100000] [--seconds 60] [--keep DIR] [--json FILE]
 
 Each part is a module named in PARTS, imported only when asked for (a part not written yet is
@@ -24,6 +24,7 @@ PARTS = {
     "hostile": "benchmarks.reliability.hostile",
     "isolation": "benchmarks.reliability.isolation",
     "edits": "benchmarks.reliability.edits",
+    "disk": "benchmarks.reliability.disk",
 }
 
 

@@ -23,9 +23,11 @@ Against `titlemap serve` on a private database of the demo county:
 import argparse
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -82,12 +84,12 @@ def _things(engine: Engine) -> dict[str, str]:
     return {"compound": compound, "parcel": parcel}
 
 
-def editor_token(engine: Engine) -> str:
+def editor_token(engine: Engine, role: str = "editor") -> str:
     from geo.ledger.users import add_user
 
     with Session(engine) as session:
         session.execute(text("DELETE FROM app_user WHERE name = '模糊测试编辑'"))
-        _, token = add_user(session, COUNTY, "模糊测试编辑", "editor")
+        _, token = add_user(session, COUNTY, "模糊测试编辑", role)
         session.commit()
     return token
 
@@ -266,17 +268,21 @@ def size_limits(base: str, engine: Engine) -> dict:
 
 def schemathesis_run(base: str, engine: Engine, examples: int) -> dict:
     """Schemathesis's CLI over /openapi.json (when installed), bounded per operation."""
-    cli = Path(sys.executable).parent / "schemathesis"
-    if not cli.exists():
+    # beside this Python, else on PATH (a venv of its own keeps its pins out of titlemap's)
+    beside = Path(sys.executable).parent / "schemathesis"
+    cli = str(beside) if beside.exists() else shutil.which("schemathesis")
+    if cli is None:
         return {"ran": False, "why": "schemathesis not installed"}
     token = editor_token(engine)
-    command = [str(cli), "run", f"{base}/openapi.json", "--checks",
+    command = [cli, "run", f"{base}/openapi.json", "--checks",
                "not_a_server_error,response_schema_conformance", "--max-examples",
                str(examples), "-H", f"Authorization: Bearer {token}", "--no-color"]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    output = Path(tempfile.gettempdir()) / f"schemathesis-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    output.write_text(done.stdout + done.stderr)  # the failures and their curl commands
     return {"ran": True, "returncode": done.returncode,
-            "seconds": round(time.perf_counter() - started, 1),
+            "seconds": round(time.perf_counter() - started, 1), "output": str(output),
             "summary": done.stdout[-3000:]}  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """Engine and sessions: DATABASE_URL when given, else the private local cluster."""
 
+import errno
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,6 +151,18 @@ def describe_failure(exc: DBAPIError, url: str) -> str:
         f"无法连接数据库 / cannot connect to {parsed.host}:{parsed.port or 5432}/{parsed.database}"
         f" — {reason}；请检查 DATABASE_URL / check DATABASE_URL"
     )
+
+
+DISK_FULL = "磁盘已满，未做任何修改 / the disk is full: nothing was changed"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says a disk is full: the database's (SQLSTATE 53100, its data files or
+    WAL) or ours (ENOSPC, a quota), however it was wrapped."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, psycopg.errors.DiskFull):
+        return True
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def check_database(engine: Engine) -> DatabaseInfo:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import shapely
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -504,8 +505,8 @@ def import_file(
                              progress)  # fmt: skip
             tx.commit()
             report.committed = True
-    except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    except (DBAPIError, psycopg.Error) as exc:  # psycopg's own: the COPY runs on the driver
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise TitlemapError(
             f"写入数据库失败，未做任何修改：{reason} / the database refused the import; nothing "
             "was changed"

@@ -58,7 +58,8 @@ class TileCache:
     """Recently built tiles, least recently used dropped first beyond `max_bytes`.
 
     Keys carry the county's data revision (`TileKey.version`), which every edit bumps, so an
-    edit shows at once and old entries age out unused. `ttl` (seconds) is a backstop only.
+    edit shows at once; a tile built anew for a place drops that place's older one, and the
+    rest age out unused. `ttl` (seconds) is a backstop only.
     The newest key held for each tile's place is indexed (`last_known_tile`): while the
     database is out of reach, that tile is still served.
     """
@@ -90,6 +91,9 @@ class TileCache:
             self.items[key] = (time.monotonic(), data)
             self.size += len(data) + 200  # the key and the entry cost something too
             if isinstance(key, TileKey):
+                older = self._newest.get(key.place)
+                if older is not None and older != key and older in self.items:
+                    self._drop(older)  # superseded: never asked again, not even in an outage
                 self._newest[key.place] = key
             while self.size > self.max_bytes and self.items:
                 self._drop(next(iter(self.items)))
