@@ -13,6 +13,7 @@ run: setup
 	$(BIN)/titlemap serve
 
 test: setup
+	bash scripts/build-citus.sh  # before any cluster starts (vendor/citus/README.md)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

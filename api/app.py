@@ -25,6 +25,8 @@ from api.routers import (
     ogc,
     onboard,
     parcels,
+    region_pages,
+    regions,
     stats,
     tasks,
     tiles,
@@ -115,5 +117,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(history.router)
     app.include_router(bulletins.router)
     app.include_router(docs.router)
+    app.include_router(regions.router)
+    app.include_router(region_pages.router)
     app.include_router(web.router)
     return app

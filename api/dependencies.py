@@ -12,9 +12,12 @@ from fastapi import HTTPException, Request
 from pydantic import AfterValidator
 from sqlalchemy import Connection
 
-from api.auth import check_read
+from api.auth import check_read, reader
 from api.errors import OUTAGES
 from geo import TitlemapError
+from geo.core.model import User
+from geo.ledger.regions import NoSuchRegion, get_region, readable_in
+from geo.ledger.users import may_see_region
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,22 @@ def county_of(request: Request, county: str | None) -> str:
     county = county or getattr(state, "default_county", None) or state.settings.county
     check_read(request, county)  # a county may close its map to all but its own people
     return county
+
+
+def region_of(request: Request, conn: Connection, code: str) -> tuple[dict, list[str]]:
+    """A city or the province a request asks for, and those of its counties the asker may
+    read (the one place pages, API and prints decide it): 404 unknown, 401/403 nothing."""
+    try:
+        region = get_region(conn, code)
+    except NoSuchRegion as exc:
+        raise HTTPException(404, str(exc)) from None
+    user: User | None = reader(request)
+    counties = readable_in(conn, code, user)
+    if not may_see_region(user, code, counties):
+        if user is None:
+            raise HTTPException(401, "该省/市概览须登录查看 / sign in to see this region")
+        raise HTTPException(403, f"{user.name} 无权查看该省/市 / not this region's")
+    return region, counties
 
 
 # A request's statements each end within this: one gone wrong (a vast geometry, a runaway

@@ -430,18 +430,22 @@ def _mount_sub_apps() -> None:
     # Sub-apps in their own modules: printing and checks keep their options beside their code.
     from cli.bulletin import bulletin_app
     from cli.checks import check_app
+    from cli.citus import citus_app
     from cli.counties import county_app
     from cli.onboard import onboard
     from cli.parcels import parcel_app
     from cli.printing import print_app
+    from cli.regions import region_app
     from cli.users import user_app
 
     app.add_typer(county_app, name="county")
     app.add_typer(user_app, name="user")
+    app.add_typer(region_app, name="region")
     app.command("onboard")(onboard)
     app.add_typer(parcel_app, name="parcel")
     app.add_typer(print_app, name="print")
     app.add_typer(check_app, name="check")
+    db_app.add_typer(citus_app, name="citus")
     app.command("bulletin")(bulletin_app)
 
 

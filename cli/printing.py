@@ -1,4 +1,5 @@
-"""`titlemap print area|visit`: PDFs for on-site offices (现场办公), written to a file.
+"""`titlemap print area|visit|region`: PDFs for on-site offices (现场办公) and a city's or the
+province's A3 overview, written to a file.
 
 Mounted in cli/main.py as `titlemap print`. Errors a user can act on are geo.TitlemapError,
 which the main command prints as one line.
@@ -162,5 +163,35 @@ def visit(
     _write(target, body)
     out.print(
         f"已生成 / written {target}：{selection.area.label}，封面 + {len(pack.stops)} 页，"
+        f"{len(body) / 1024:,.0f} KB，用时 {time.perf_counter() - started:.1f} s"
+    )
+
+
+@print_app.command("region")
+def region(
+    code: Annotated[str, typer.Argument(help="省、市代码，如 620000 / province or city code")],
+    out_file: Out = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="数据截至 YYYY-MM-DD（默认今天）/ figures as of")
+    ] = None,
+    on: On = None,
+) -> None:
+    """省、市化解进度总览：各县区地图 + 排名表，A3 一页 / a region's overview on one A3 page."""
+    from geo.core.dates import today
+    from geo.ledger.regions import county_outlines, overview
+    from maps.print import region_pdf
+
+    started = time.perf_counter()
+    printed_on = _day(on) or today()
+    with database().connect() as conn:  # the operator's command: every county of the region
+        figures = overview(conn, code, None, _day(as_of))
+        outlines = county_outlines(conn, [row["code"] for row in figures["counties"]])
+    target = _target(out_file, f"region-{code}", printed_on)
+    with err.status(f"绘制 / drawing {figures['region']['name']} …"):
+        body = region_pdf(figures, outlines, printed_on)
+    _write(target, body)
+    name, count = figures["region"]["name"], len(figures["counties"])
+    out.print(
+        f"已生成 / written {target}：{name}，{count} 个县区，"
         f"{len(body) / 1024:,.0f} KB，用时 {time.perf_counter() - started:.1f} s"
     )

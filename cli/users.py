@@ -56,6 +56,14 @@ def add(
     name: Name,
     role: Annotated[str, typer.Option(help="viewer / editor / admin")] = "viewer",
     county: County = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="省或市的代码（如 620100），代替 --county / a city's or the "
+            "province's user: reads all its counties, writes none unless given",
+        ),
+    ] = None,
     department: Department = None,
     password: Annotated[
         bool,
@@ -75,16 +83,17 @@ def add(
     ] = None,
 ) -> None:
     """添加用户：设密码（网页登录）或发放令牌（只显示一次）/ add a user: a password or a token."""
-    from geo.ledger.users import OFFICE_LABEL, add_user
+    from geo.ledger.users import OFFICE_LABEL, add_user, home_of
 
     secret = read_password(name) if password else None
     with_token = not password if token is None else token
     with audited() as session:
-        user, issued = add_user(session, county_or_default(county), name, role, password=secret,
+        home = None if region else county_or_default(county)
+        user, issued = add_user(session, home, name, role, password=secret, region=region,
                                 department=department, with_token=with_token)  # fmt: skip
         session.commit()
     where = escape(user.department or OFFICE_LABEL)
-    out.print(f"已添加 / added {escape(user.name)} ({user.role}, {user.county_code}, {where})",
+    out.print(f"已添加 / added {escape(user.name)} ({user.role}, {home_of(user)}, {where})",
               highlight=False)  # fmt: skip
     if secret is not None:
         out.print("可在 /signin 用密码登录 / signs in on /signin with the password")

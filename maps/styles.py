@@ -126,3 +126,27 @@ def web_styles() -> dict:
         "piece_marks": {k: hatch_marks(s["hatch"]) for k, s in PIECE_STYLES.items()},
         "pattern_px": PATTERN_PX,
     }
+
+
+# -- a county against its target (the city / province overview, page and print) ------------------
+
+# Met the target (the palette's "closed" green), within NEAR_TARGET of it, further behind, or no
+# figures (no units in scope): a small diverging scale, the same on the page and on paper.
+NEAR_TARGET = 0.10  # ten percentage points
+TARGET_CLASSES = {
+    "met": {"colour": STATUS_COLOURS["closed"], "label": "已达目标"},
+    "near": {"colour": STATUS_COLOURS["in_progress"], "label": "差距 10 个百分点以内"},
+    "behind": {"colour": STATUS_COLOURS["not_started"], "label": "差距超过 10 个百分点"},
+    "none": {"colour": STATUS_COLOURS[NOT_ON_LEDGER], "label": "无数据"},
+}
+
+
+def target_class(rate: float | None, target: float | None, meets: bool | None = None) -> str:
+    """A county's class in TARGET_CLASSES: `meets` (the figures' own verdict) wins where given."""
+    if rate is None:
+        return "none"
+    if meets or (meets is None and target is not None and rate >= target):
+        return "met"
+    if target is None or rate >= target - NEAR_TARGET - 1e-9:
+        return "near"
+    return "behind"

@@ -500,8 +500,8 @@ def test_hostile_developer_and_land_use_are_shown_as_text(client, db):
     with db.begin() as conn:
         developer, name, compound = conn.execute(text(
             "SELECT d.id, d.name, min(c.code) FROM developer d JOIN compound c "
-            "ON c.developer_id = d.id WHERE d.county_code = :c GROUP BY d.id ORDER BY d.id "
-            "LIMIT 1"), {"c": COUNTY}).one()  # fmt: skip
+            "ON c.developer_id = d.id WHERE d.county_code = :c "
+            "GROUP BY d.county_code, d.id ORDER BY d.id LIMIT 1"), {"c": COUNTY}).one()  # fmt: skip
         parcel, land_use = conn.execute(text(
             "SELECT code, land_use FROM parcel WHERE county_code = :c ORDER BY code LIMIT 1"),
             {"c": COUNTY}).one()  # fmt: skip

@@ -49,7 +49,7 @@ def test_demo_loads_once_and_reports(first_demo):
 def test_db_status_names_postgis(demo_db):
     result = run_cli("db", "status", env={"DATABASE_URL": demo_db})
     assert result.returncode == 0, result.stderr
-    assert "PostGIS 3." in result.stdout and "schema 000" in result.stdout
+    assert "PostGIS 3." in result.stdout and "schema 00" in result.stdout
 
 
 def test_serve_answers_with_the_demo_compounds(demo_db):

@@ -220,6 +220,10 @@ def _refusal(request: Request, user: User | None, role: str = Role.VIEWER) -> Re
         label, needed = ROLE_LABELS[Role(user.role)], ROLE_LABELS[Role(role)]
         words = f"{user.name}（{label}）无权访问此页，需要{needed}角色 / needs role {role}"
         return refused_page(request, user, words)
+    if role == Role.ADMIN and user.county_code is None:  # a city's or the province's admin
+        words = (f"省/市的用户在命令行管理：titlemap user list --county {user.region_code} / "
+                 "a region's users are managed from the command line")  # fmt: skip
+        return refused_page(request, user, words)
     return None
 
 

@@ -42,7 +42,7 @@ from geo.ledger.bulletin import (
     points_text,
     week_period,
 )
-from geo.ledger.users import may_read
+from geo.ledger.users import home_county, may_read
 from maps.bulletin import bulletin_docx, bulletin_pdf, file_title
 
 router = APIRouter(tags=["bulletins"])
@@ -69,7 +69,7 @@ def _county_reader(request: Request, county: str | None) -> tuple[User, str]:
             401, "督查通报须登录查看 / sign in to read bulletins",
             headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
-    county = county or user.county_code
+    county = county or home_county(user)
     if not may_read(user, county, public=False):
         raise HTTPException(403, f"{user.name} 无权查看该县督查通报 / not given county {county}")
     return user, county
@@ -138,7 +138,7 @@ def issue(
     county: CountyParam = None,
 ) -> dict:
     db, user = editing
-    return _issue(db, user, period, county or user.county_code)
+    return _issue(db, user, period, county or home_county(user))
 
 
 def _issue(db, user: User, period: str, county: str) -> dict:
@@ -243,7 +243,7 @@ def bulletins_page(
 ) -> Response:
     if user is None:
         return to_sign_in(request)
-    county = county or user.county_code
+    county = county or home_county(user)
     if not may_read(user, county, public=False):
         words = f"{user.name} 无权查看该县督查通报 / not given county {county}"
         return refused_page(request, user, words, ("/bulletins", "返回督查通报"), title="督查通报")
@@ -260,7 +260,7 @@ def issue_form(
 ) -> Response:
     if user is None:
         return to_sign_in(request)
-    county = county or user.county_code
+    county = county or home_county(user)
     with writer(request, user) as db:
         try:
             result = _issue(db, user, period, county)

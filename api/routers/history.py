@@ -31,7 +31,7 @@ from geo.core.dates import DateError, now, parse_date
 from geo.core.model import User
 from geo.db.audit import record
 from geo.io.ledger_sheet import county_name
-from geo.ledger.users import may_read
+from geo.ledger.users import home_county, may_read
 from geo.query.audit import (
     EXPORT_CAP,
     KIND_LABELS,
@@ -98,7 +98,7 @@ CountyParam = Annotated[str | None, Query(max_length=6, description="县代码�
 
 def _county(user: User, county: str | None) -> str:
     """The county asked for (the user's own by default), 403 unless the user belongs to it."""
-    county = county or user.county_code
+    county = county or home_county(user)
     if not may_read(user, county, public=False):
         raise HTTPException(403, f"{user.name} 无权查看该县留痕记录 / not given county {county}")
     return county

@@ -29,6 +29,7 @@ from geo.core.vocabulary import load_vocabulary
 from geo.io.archive import Limits
 from geo.io.importer import import_file
 from geo.io.layers import IMPORT_LAYERS
+from geo.ledger.users import NO_HOME_COUNTY, home_county
 
 router = APIRouter(prefix="/api", tags=["imports"])
 
@@ -176,6 +177,8 @@ def form_flag(value: str | None) -> bool:
 async def create_import(
     request: Request, user: Annotated[User, Depends(require("editor"))]
 ) -> JSONResponse:
+    if home_county(user) is None:  # a region's user given no county, or several
+        raise HTTPException(403, NO_HOME_COUNTY)
     limits = limits_of(request)
     settings = request.app.state.settings  # the county's seven parameters and words, if any
     async with upload_form(request, limits.upload_bytes) as form:
@@ -198,7 +201,7 @@ async def create_import(
                     import_file,
                     request.app.state.engine,
                     path,
-                    user.county_code,
+                    home_county(user),
                     layer,
                     partial=form_flag(form.get("partial")),
                     crs=str(form.get("crs") or "").strip() or None,

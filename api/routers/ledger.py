@@ -22,7 +22,7 @@ from geo.ledger.rules import (
     update_entry,
 )
 from geo.ledger.stats import ledger_as_of
-from geo.ledger.users import edit_refusal, may_edit_entry
+from geo.ledger.users import edit_refusal, home_county, may_edit_entry
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
 
@@ -107,7 +107,7 @@ def edit_entry(
     county: str | None = None,
 ) -> dict:
     db, user = editing
-    entry = _entry(db, county or user.county_code, compound_code)
+    entry = _entry(db, county or home_county(user), compound_code)
     changes = following_figures(entry, edit.changes) if edit.status_by_figures else edit.changes
     return _save(db, entry, changes, user, edit.note, edit.version)
 
@@ -121,7 +121,7 @@ def close_entry(
     county: str | None = None,
 ) -> dict:
     db, user = editing
-    entry = _entry(db, county or user.county_code, compound_code)
+    entry = _entry(db, county or home_county(user), compound_code)
     changes: dict[str, Any] = {"status": "closed"}
     if close.reason:
         changes["close_reason"] = close.reason

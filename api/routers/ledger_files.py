@@ -37,6 +37,7 @@ from geo.core.model import Role, User
 from geo.core.vocabulary import load_vocabulary
 from geo.io.exports import BOUNDARY_TXT, MEDIA_TYPES, export_layer
 from geo.io.ledger_sheet import county_name, export_ledger, import_ledger, parse_columns
+from geo.ledger.users import NO_HOME_COUNTY, home_county
 
 router = APIRouter(tags=["ledger files"])
 
@@ -101,6 +102,8 @@ SHEET_UPLOAD = multipart_body(
 async def import_sheet(
     request: Request, user: Annotated[User, Depends(require(Role.EDITOR))]
 ) -> Any:
+    if home_county(user) is None:  # a region's user given no county, or several
+        raise HTTPException(403, NO_HOME_COUNTY)
     # The token is checked (the dependency) before a byte of the file is read (upload_form).
     async with upload_form(request, MAX_UPLOAD) as form:
         file = form.get("file")
@@ -124,7 +127,7 @@ def _import_sheet(
             report = import_ledger(
                 request.app.state.engine,
                 path,
-                user.county_code,
+                home_county(user),
                 user.name,
                 partial=partial,
                 file_name=name,

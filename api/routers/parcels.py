@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -10,6 +10,7 @@ from api.auth import require, session
 from api.dependencies import user_errors
 from geo.core.model import Role, User
 from geo.ledger.parcels import assign_parcel_code
+from geo.ledger.users import NO_HOME_COUNTY, home_county
 
 router = APIRouter(prefix="/api/parcels", tags=["parcels 宗地"])
 
@@ -26,7 +27,9 @@ def give_code(
     user: Annotated[User, Depends(require(Role.EDITOR))],
 ) -> dict:
     """The plot keeps its outline and its links to compounds; only its code changes."""
+    if home_county(user) is None:  # a region's user given no county, or several
+        raise HTTPException(403, NO_HOME_COUNTY)
     with user_errors(422):
-        done = assign_parcel_code(db.connection(), user.county_code, plot, new.code)
+        done = assign_parcel_code(db.connection(), home_county(user), plot, new.code)
     db.commit()
     return done

@@ -1,4 +1,5 @@
-"""/print: PDFs for on-site offices (现场办公) — the area map and the visit pack.
+"""/print: PDFs for on-site offices (现场办公) — the area map and the visit pack — and a
+city's or the province's overview on one A3 page (`/print/region/{code}.pdf`).
 
 Choose the compounds one way: `planned_area` (code, name, or a kind such as 城东片区),
 `township` (code or name), `bbox` (minx,miny,maxx,maxy in EPSG:4490) or `compounds` (codes or
@@ -23,11 +24,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import Connection
 
 from api.auth import reader
-from api.dependencies import Day, connection, county_of, user_errors
+from api.dependencies import Day, connection, county_of, region_of, user_errors
 from api.errors import RETRY_AFTER
+from geo.core.dates import today
+from geo.ledger.regions import county_outlines, overview
 from geo.ledger.users import may_read
 from geo.query.selection import select
-from maps.print import VISIT_LIMIT, area_pdf, visit_pdf
+from maps.print import VISIT_LIMIT, area_pdf, region_pdf, visit_pdf
 
 router = APIRouter(prefix="/print", tags=["print"])
 
@@ -162,3 +165,26 @@ def visit(
         photos = request.app.state.settings.data_dir if own else None
         body = visit_pdf(conn, selection, data_dir=photos)
     return _pdf(body, f"visit-{selection.area.label}-{selection.printed_on}.pdf")
+
+
+@router.get(
+    "/region/{code}.pdf",
+    summary="省、市化解进度总览（A3 一页）/ a city's or the province's overview on one A3 page",
+    response_class=Response,
+    responses=PDF,
+)
+def region(
+    request: Request,
+    code: str,
+    _turn: Turn,
+    conn: Annotated[Connection, Depends(connection)],
+    as_of: Annotated[Day | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
+    printed_on: PrintedOn = None,
+) -> Response:
+    """The counties the asker may read (the others counted as withheld, as on the page): their
+    map coloured by overall rate against target, and the ranking with its totals."""
+    _, counties = region_of(request, conn, code)
+    with user_errors():
+        figures = overview(conn, code, counties, as_of)
+        body = region_pdf(figures, county_outlines(conn, counties), printed_on or today())
+    return _pdf(body, f"region-{code}-{figures['region']['name']}总览-{figures['as_of']}.pdf")

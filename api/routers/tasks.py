@@ -56,7 +56,7 @@ from geo.ledger.tasks import (
     start_task,
     suggested_department,
 )
-from geo.ledger.users import county_departments
+from geo.ledger.users import county_departments, home_county
 
 router = APIRouter(tags=["tasks"])
 
@@ -106,7 +106,7 @@ def task_errors() -> Iterator[None]:
 
 
 def _county(user: User, county: str | None) -> str:
-    county = county or user.county_code
+    county = county or home_county(user)
     if not may_read_tasks(user, county):
         raise HTTPException(403, f"{user.name} 无权查看该县任务 / not given this county")
     return county
@@ -131,7 +131,7 @@ def _detail(db: Session, user: User, task) -> dict[str, Any]:
 def post_task(new: NewTask, editing: Editing) -> dict:
     db, user = editing
     with task_errors():
-        task = create_task(db, user, new.county or user.county_code, new.compound,
+        task = create_task(db, user, new.county or home_county(user), new.compound,
                            new.department, new.action, new.due_on)  # fmt: skip
         db.commit()
         return _detail(db, user, task)
@@ -291,7 +291,7 @@ def mine_page(
     the county's, with a department filter. Open first by due day: the overdue lead."""
     if user is None:
         return to_sign_in(request)
-    county = county or user.county_code
+    county = county or home_county(user)
     if not may_read_tasks(user, county):
         return _refused(request, user, TaskRefused("只能查看本县的任务 / only your county's tasks"))
     own = (user.department or "").strip() or None
@@ -343,7 +343,7 @@ def new_page(
 ) -> Response:
     if user is None:
         return to_sign_in(request)
-    county = county or user.county_code
+    county = county or home_county(user)
     if not is_office_of(user, county):
         refusal = TaskRefused("只有本县领导小组办公室可以交办任务 / only the office assigns tasks")
         return _refused(request, user, refusal)
@@ -363,7 +363,7 @@ def new_submit(
 ) -> Response:
     if user is None:
         return to_sign_in(request)
-    county = county or user.county_code
+    county = county or home_county(user)
     values = {"compound": compound, "department": department, "action": action, "due_on": due_on}
     with writer(request, user) as audited:
         try:

@@ -18,7 +18,7 @@ CLOSED_SQL = f"""
     SELECT c.code, c.name, e.status, e.units_task, e.units_first_registered,
            e.units_transferred, e.close_reason, e.closed_on,
            ST_X(ST_PointOnSurface(sc.g)) AS lon, ST_Y(ST_PointOnSurface(sc.g)) AS lat
-    FROM ledger_entry e JOIN compound c ON c.id = e.compound_id
+    FROM ledger_entry e JOIN compound c ON c.county_code = e.county_code AND c.id = e.compound_id
     CROSS JOIN LATERAL (SELECT {fixed("c", None)} AS g OFFSET 0) sc
     WHERE e.county_code = :county AND e.status = 'closed'
     ORDER BY c.code

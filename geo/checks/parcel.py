@@ -135,10 +135,12 @@ def _compounds_of(conn: Connection, county: str, parcel_id: int) -> list[dict]:
     rows = conn.execute(
         text("""
             SELECT c.id, c.code, c.name, c.address, e.status,
-                   (SELECT count(*) FROM compound_parcel x WHERE x.compound_id = c.id) AS parcels
-            FROM compound_parcel l JOIN compound c ON c.id = l.compound_id
-            LEFT JOIN ledger_entry e ON e.compound_id = c.id
-            WHERE l.parcel_id = :id AND c.county_code = :county ORDER BY c.code
+                   (SELECT count(*) FROM compound_parcel x
+                    WHERE x.county_code = c.county_code AND x.compound_id = c.id) AS parcels
+            FROM compound_parcel l
+            JOIN compound c ON c.county_code = l.county_code AND c.id = l.compound_id
+            LEFT JOIN ledger_entry e ON e.county_code = c.county_code AND e.compound_id = c.id
+            WHERE l.county_code = :county AND l.parcel_id = :id ORDER BY c.code
         """),
         {"id": parcel_id, "county": county},
     )
@@ -237,7 +239,8 @@ def _drawing(conn: Connection, epsg: int, parcel_id: int, compounds: list[str],
             SELECT o.id = t.id AS me, o.code, ST_Distance(og.g, t.g) AS distance,
                    ST_AsGeoJSON(og.g, 2) AS geojson,
                    (SELECT array_agg(c.code ORDER BY c.code) FROM compound_parcel l
-                    JOIN compound c ON c.id = l.compound_id WHERE l.parcel_id = o.id) AS compounds
+                    JOIN compound c ON c.county_code = l.county_code AND c.id = l.compound_id
+                    WHERE l.county_code = o.county_code AND l.parcel_id = o.id) AS compounds
             FROM t JOIN parcel o ON o.county_code = t.county_code AND o.geom && t.around
             CROSS JOIN LATERAL (SELECT ST_Transform({fixed("o", None)}, :epsg) AS g OFFSET 0) og
             ORDER BY o.id <> t.id, ST_Distance(og.g, t.g), o.code

@@ -324,7 +324,7 @@ _COMPOUND_SQL = """
 WITH members AS MATERIALIZED (
     SELECT m.id, m.cid, p.code, {safe_p} AS geom
     FROM unnest(CAST(:pids AS integer[]), CAST(:pcids AS integer[])) AS m(id, cid)
-    JOIN parcel p ON p.id = m.id
+    JOIN parcel p ON p.county_code = :county AND p.id = m.id
 ), clusters AS MATERIALIZED (
     -- clusters of touching parcels with their union: where the parcels' areas add up to more
     -- than the union, two of them overlap
@@ -335,7 +335,8 @@ WITH members AS MATERIALIZED (
            ST_Transform(ST_CollectionExtract(ST_Intersection(a.geom, {safe_b}), 3), :epsg) AS g
     FROM clusters s
     JOIN members a ON a.cid = s.cid
-    JOIN parcel b ON b.geom && a.geom AND a.id - b.id < 0  -- overlapping, so in a's cluster
+    JOIN parcel b ON b.county_code = :county
+     AND b.geom && a.geom AND a.id - b.id < 0  -- overlapping, so in a's cluster
     WHERE (s.summed - ST_Area(s.u)) * :kdeg > :noise / 2
       AND ST_Relate(a.geom, {safe_b}, '2********')
 ), owned AS MATERIALIZED (
@@ -346,6 +347,7 @@ WITH members AS MATERIALIZED (
     FROM compound_parcel l
     JOIN unnest(CAST(:comps AS integer[])) AS x(id) ON x.id = l.compound_id
     LEFT JOIN members m ON m.id = l.parcel_id
+    WHERE l.county_code = :county
     GROUP BY l.compound_id
 ), shapes AS MATERIALIZED (
     -- U, the union of a compound's parcels; their shapes are fetched only where needed
@@ -353,10 +355,11 @@ WITH members AS MATERIALIZED (
         -- the cluster is exactly the compound's parcels: its union serves
         WHEN s.size = cardinality(o.ids) THEN s.u
         WHEN cardinality(o.ids) = 1 THEN {safe_p}
-        ELSE (SELECT ST_Union({safe_b} ORDER BY b.id) FROM parcel b WHERE b.id = ANY(o.ids))
+        ELSE (SELECT ST_Union({safe_b} ORDER BY b.id) FROM parcel b
+              WHERE b.county_code = :county AND b.id = ANY(o.ids))
         END AS u
-    FROM owned o JOIN compound c ON c.id = o.compound_id
-    JOIN parcel p ON p.id = o.ids[1]
+    FROM owned o JOIN compound c ON c.county_code = :county AND c.id = o.compound_id
+    JOIN parcel p ON p.county_code = :county AND p.id = o.ids[1]
     LEFT JOIN clusters s ON s.cid = o.cid
 ), measured AS MATERIALIZED (
     -- c minus U; skipped where both outlines are the same once points lying within
@@ -388,7 +391,7 @@ WITH members AS MATERIALIZED (
     -- compound and within the closing of their union (narrower than gap_width_m)
     SELECT s.id, piece.geom AS g,
            (SELECT array_agg(p.code ORDER BY p.code) FROM parcel p
-            WHERE p.id = ANY(s.ids)
+            WHERE p.county_code = :county AND p.id = ANY(s.ids)
               AND ST_DWithin(ST_Transform({safe_p}, :epsg), piece.geom, {touch})) AS codes
     FROM suspects s
     CROSS JOIN LATERAL ST_Dump(ST_Union(
@@ -401,7 +404,8 @@ WITH members AS MATERIALIZED (
     SELECT * FROM gaps WHERE cardinality(codes) >= 2
 ), beyond AS (
     SELECT s.id, piece.geom AS g,
-           (SELECT array_agg(p.code ORDER BY p.code) FROM parcel p WHERE p.id = ANY(s.ids)) AS codes
+           (SELECT array_agg(p.code ORDER BY p.code) FROM parcel p
+            WHERE p.county_code = :county AND p.id = ANY(s.ids)) AS codes
     FROM suspects s
     CROSS JOIN LATERAL ST_Dump(ST_Difference(s.dg, coalesce(
         (SELECT ST_Union(r.g) FROM real_gaps r WHERE r.id = s.id),
@@ -540,8 +544,9 @@ def name_overlap_compounds(conn: Connection, plan: Plan, found: Found) -> None:
     rows = conn.execute(
         text("""
             SELECT p.code, array_agg(c.code ORDER BY c.code) AS compounds
-            FROM parcel p JOIN compound_parcel l ON l.parcel_id = p.id
-            JOIN compound c ON c.id = l.compound_id
+            FROM parcel p
+            JOIN compound_parcel l ON l.county_code = p.county_code AND l.parcel_id = p.id
+            JOIN compound c ON c.county_code = l.county_code AND c.id = l.compound_id
             WHERE p.county_code = :county AND p.code = ANY(:codes) GROUP BY p.code
         """),
         {"county": plan.county, "codes": codes},
@@ -568,7 +573,8 @@ def lonely_compounds(conn: Connection, plan: Plan) -> Found:
                   AND ST_Relate({fixed("p", None)}, sc.g, '2********')) AS parcels_under
         FROM compound c CROSS JOIN LATERAL (SELECT {fixed("c", None)} AS g OFFSET 0) sc
         WHERE c.county_code = :county {plan.only("c.id", "cids")}
-          AND NOT EXISTS (SELECT 1 FROM compound_parcel l WHERE l.compound_id = c.id)
+          AND NOT EXISTS (SELECT 1 FROM compound_parcel l
+                          WHERE l.county_code = c.county_code AND l.compound_id = c.id)
     """
     total = "SELECT count(*) FROM compound c WHERE c.county_code = :county"
     params = plan.params()
@@ -643,7 +649,8 @@ def developer_stage(conn: Connection, plan: Plan) -> Found:
     sql = """
         SELECT d.name, d.credit_code,
                array_remove(array_agg(c.code ORDER BY c.code), NULL) AS compounds
-        FROM developer d LEFT JOIN compound c ON c.developer_id = d.id
+        FROM developer d
+            LEFT JOIN compound c ON c.county_code = d.county_code AND c.developer_id = d.id
         WHERE d.county_code = :county GROUP BY d.id, d.name, d.credit_code
     """
     rows = conn.execute(text(sql), plan.params()).all()

@@ -454,3 +454,30 @@ def check_county_code(code: str) -> list[CodeFailure]:
             )
         )  # fmt: skip
     return failures
+
+
+# -- 省、地级市 (GB/T 2260) above the county ---------------------------------------------------
+#
+# Nesting comes from the codes alone: county 620102 lies in city 620100 and province 620000.
+
+
+def region_level(code: str) -> str | None:
+    """'province' for a code ending 0000, 'city' for one ending 00, None for a county's."""
+    code = str(code or "")
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    if code.endswith("0000"):
+        return "province"
+    return "city" if code.endswith("00") else None
+
+
+def region_prefix(code: str) -> str:
+    """The prefix every code inside a region starts with: '62' for 620000, '6201' for 620100
+    (and a county's own six digits for a county code)."""
+    level = region_level(code)
+    return code[:2] if level == "province" else code[:4] if level == "city" else str(code)
+
+
+def in_region(code: str, region: str) -> bool:
+    """Whether county (or city) `code` lies in `region` (a region lies in itself)."""
+    return str(code or "").startswith(region_prefix(region))

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -19,11 +20,13 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -171,6 +174,22 @@ def county_fk() -> Mapped[str]:
     )
 
 
+def row_id() -> Mapped[int]:
+    """A county row's serial id: the row's identity to the ORM (`row_identity`), while the
+    table's key is (county_code, id) (`county_key`; migration 0011: a Citus shard enforces only
+    keys that hold the county, docs/scale.md). The database's foreign keys between county
+    tables are (county_code, x_id) → (county_code, id); the ORM joins on the ids."""
+    return mapped_column(Integer, autoincrement=True)
+
+
+def county_key(*columns: str) -> PrimaryKeyConstraint:
+    return PrimaryKeyConstraint("county_code", *(columns or ("id",)))
+
+
+def row_identity() -> dict:
+    return {"primary_key": ["id"]}
+
+
 class County(Base):
     """A county (县/区), by its 6-digit GB/T 2260 code."""
 
@@ -211,35 +230,75 @@ class County(Base):
     )
 
 
+class Region(Base):
+    """A province (省, code ending 0000) or a city (地级市, ending 00) above its counties; which
+    counties it holds comes from the codes (geo.core.codes.region_prefix)."""
+
+    __tablename__ = "region"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text, comment="province / city")
+    target_rate: Mapped[Decimal | None] = mapped_column(
+        Numeric(5, 4), comment="总体登记率目标；空则用各县自己的 / none: each county's own"
+    )
+    target_deadline: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("level IN ('province', 'city')", name="region_level"),
+        CheckConstraint(
+            "(level = 'province' AND code ~ '^[0-9]{2}0000$') OR "
+            "(level = 'city' AND code ~ '^[0-9]{4}00$' AND code !~ '0000$')",
+            name="region_code_level",
+        ),
+    )
+
+
+class CountyRollup(Base):
+    """A county's overview figures as of its data revision: the province overview reads one
+    row per county instead of every county's ledger (geo.ledger.regions)."""
+
+    __tablename__ = "county_rollup"
+    county_code: Mapped[str] = mapped_column(
+        String(6), ForeignKey("county.code", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(BigInteger)
+    as_of: Mapped[date] = mapped_column(Date)
+    figures: Mapped[dict] = mapped_column(JSONB)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Township(Base):
     """乡镇 / 街道."""
 
     __tablename__ = "township"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     code: Mapped[str] = mapped_column(String(12))
     name: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text, comment="镇 / 乡 / 街道")
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
-    __table_args__ = (UniqueConstraint("county_code", "code"),)
+    __mapper_args__ = row_identity()
+    __table_args__ = (county_key(), UniqueConstraint("county_code", "code"))
 
 
 class ContextFeature(Base):
     """Context layers drawn under everything else: rivers, roads."""
 
     __tablename__ = "context_feature"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     kind: Mapped[str] = mapped_column(Text, comment="river / road")
     name: Mapped[str] = mapped_column(Text)
     geom = mapped_column(geometry("GEOMETRY"), nullable=False)
+    __mapper_args__ = row_identity()
+    __table_args__ = (county_key(),)
 
 
 class Developer(Base):
     """开发企业, identified by its 18-character 统一社会信用代码."""
 
     __tablename__ = "developer"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     name: Mapped[str] = mapped_column(Text)
     credit_code: Mapped[str | None] = mapped_column(String(18))
@@ -249,7 +308,9 @@ class Developer(Base):
     )
     blacklist_reason: Mapped[str | None] = mapped_column(Text)
     blacklisted_on: Mapped[date | None] = mapped_column(Date)
+    __mapper_args__ = row_identity()
     __table_args__ = (
+        county_key(),
         UniqueConstraint("county_code", "credit_code"),
         CheckConstraint(
             "credit_status IN ('normal', 'blacklisted', 'unreachable')", name="credit_status"
@@ -260,9 +321,10 @@ class Developer(Base):
 compound_parcel = Table(
     "compound_parcel",
     Base.metadata,
-    Column("compound_id", ForeignKey("compound.id", ondelete="CASCADE"), primary_key=True),
-    Column("parcel_id", ForeignKey("parcel.id", ondelete="CASCADE"), primary_key=True),
+    Column("compound_id", ForeignKey("compound.id", ondelete="CASCADE"), nullable=False),
+    Column("parcel_id", ForeignKey("parcel.id", ondelete="CASCADE"), nullable=False),
     Column("county_code", String(6), ForeignKey("county.code", ondelete="CASCADE"), nullable=False),
+    county_key("compound_id", "parcel_id"),
     Index("ix_compound_parcel_parcel", "parcel_id"),
 )
 
@@ -271,7 +333,7 @@ class Compound(Base):
     """小区 / 项目: the unit the ledger is kept by."""
 
     __tablename__ = "compound"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     code: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
@@ -292,14 +354,15 @@ class Compound(Base):
         secondary=compound_parcel, back_populates="compounds"
     )
     ledger: Mapped["LedgerEntry | None"] = relationship(back_populates="compound")
-    __table_args__ = (UniqueConstraint("county_code", "code"),)
+    __mapper_args__ = row_identity()
+    __table_args__ = (county_key(), UniqueConstraint("county_code", "code"))
 
 
 class Parcel(Base):
     """宗地, by its 19-character 宗地代码 (GB/T 37346)."""
 
     __tablename__ = "parcel"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     code: Mapped[str] = mapped_column(String(19))
     recorded_area_m2: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), comment="登记面积")
@@ -312,18 +375,17 @@ class Parcel(Base):
     compounds: Mapped[list[Compound]] = relationship(
         secondary=compound_parcel, back_populates="parcels"
     )
-    __table_args__ = (UniqueConstraint("county_code", "code"),)
+    __mapper_args__ = row_identity()
+    __table_args__ = (county_key(), UniqueConstraint("county_code", "code"))
 
 
 class LedgerEntry(Base):
     """One compound on the resolution ledger: its task units, progress, blockers and owners."""
 
     __tablename__ = "ledger_entry"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
-    compound_id: Mapped[int] = mapped_column(
-        ForeignKey("compound.id", ondelete="CASCADE"), unique=True
-    )
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compound.id", ondelete="CASCADE"))
     ledger_no: Mapped[str | None] = mapped_column(Text, comment="台账编号")
     units_task: Mapped[int] = mapped_column(Integer, comment="问题房屋套数（任务套数）")
     units_first_registered: Mapped[int] = mapped_column(Integer, default=0)
@@ -360,8 +422,10 @@ class LedgerEntry(Base):
         back_populates="entry", order_by="LedgerEvent.at"
     )
     # A stale version is refused on update: no lost edits.
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __mapper_args__ = {"version_id_col": version, **row_identity()}  # noqa: RUF012
     __table_args__ = (
+        county_key(),
+        UniqueConstraint("county_code", "compound_id"),  # one entry per compound
         _enum_check("status", LedgerStatus),
         CheckConstraint("units_task >= 0", name="units_task_nonnegative"),
         CheckConstraint(
@@ -385,7 +449,7 @@ class LedgerEvent(Base):
     """
 
     __tablename__ = "ledger_event"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -396,7 +460,9 @@ class LedgerEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     entry: Mapped[LedgerEntry] = relationship(back_populates="events")
+    __mapper_args__ = row_identity()
     __table_args__ = (
+        county_key(),
         Index("ix_ledger_event_entry_at", "entry_id", "at"),
         CheckConstraint(
             "action IN ('open', 'update', 'close', 'reopen', 'progress')", name="event_action"
@@ -408,28 +474,34 @@ class PlannedArea(Base):
     """A planned area a compound may overlap: 城东片区, urban renewal, planned road, …"""
 
     __tablename__ = "planned_area"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     code: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text)
     kind_word: Mapped[str | None] = mapped_column(Text, comment="the kind as the county wrote it")
     name: Mapped[str] = mapped_column(Text)
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
-    __table_args__ = (UniqueConstraint("county_code", "code"), _enum_check("kind", PlannedAreaKind))
+    __mapper_args__ = row_identity()
+    __table_args__ = (
+        county_key(),
+        UniqueConstraint("county_code", "code"),
+        _enum_check("kind", PlannedAreaKind),
+    )
 
 
 class Complaint(Base):
     """留言投诉: a point outside every ledger compound means the survey missed a compound."""
 
     __tablename__ = "complaint"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     code: Mapped[str] = mapped_column(Text)
     received_on: Mapped[date] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(Text, comment="12345 热线 / 信访 / 网络留言")
     text: Mapped[str] = mapped_column(Text)
     geom = mapped_column(geometry("POINT"), nullable=False)
-    __table_args__ = (UniqueConstraint("county_code", "code"),)
+    __mapper_args__ = row_identity()
+    __table_args__ = (county_key(), UniqueConstraint("county_code", "code"))
 
 
 class Role(enum.StrEnum):
@@ -444,11 +516,17 @@ class User(Base):
     """A person: signs in with a password (its argon2 hash alone is stored), or a script, by a
     bearer token (its SHA-256 alone is stored). `department` (住建局 …) limits an editor to the
     entries that department leads or co-operates on; none means the whole county (the
-    leading group's office). `counties`: other counties this user has been given."""
+    leading group's office). `counties`: other counties this user has been given. A user
+    belongs to one county (`county_code`) or to a city or the province (`region_code`)."""
 
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(primary_key=True)
-    county_code: Mapped[str] = county_fk()
+    county_code: Mapped[str | None] = mapped_column(
+        String(6), ForeignKey("county.code", ondelete="CASCADE"), index=True
+    )
+    region_code: Mapped[str | None] = mapped_column(
+        String(6), ForeignKey("region.code"), index=True, comment="省或市的用户 / a region's user"
+    )
     name: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(Text)
     token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -457,7 +535,18 @@ class User(Base):
     counties: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    __table_args__ = (UniqueConstraint("county_code", "name"), _enum_check("role", Role))
+    __table_args__ = (
+        UniqueConstraint("county_code", "name"),
+        Index(
+            "app_user_region_name",
+            "region_code",
+            "name",
+            unique=True,
+            postgresql_where=text("region_code IS NOT NULL"),
+        ),
+        CheckConstraint("(county_code IS NULL) <> (region_code IS NULL)", name="user_home"),
+        _enum_check("role", Role),
+    )
 
 
 def copy_columns(table_name: str) -> list[str]:

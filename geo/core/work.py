@@ -28,7 +28,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo.core.model import Base, _enum_check, county_fk, geometry
+from geo.core.model import (
+    Base,
+    _enum_check,
+    county_fk,
+    county_key,
+    geometry,
+    row_id,
+    row_identity,
+)
 
 
 class LoginSession(Base):
@@ -69,7 +77,7 @@ class Task(Base):
     """A problem of a compound assigned by the office to a department, due on a day."""
 
     __tablename__ = "task"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     compound_id: Mapped[int] = mapped_column(
         ForeignKey("compound.id", ondelete="CASCADE"), index=True
@@ -86,8 +94,9 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
-    __mapper_args__: ClassVar[dict] = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict] = {"version_id_col": version, **row_identity()}
     __table_args__ = (
+        county_key(),
         _enum_check("status", TaskStatus),
         CheckConstraint("(status = 'done') = (done_on IS NOT NULL)", name="done_has_day"),
         Index("task_open_due", "county_code", "due_on", postgresql_where="status <> 'done'"),
@@ -98,13 +107,15 @@ class TaskReply(Base):
     """A department's answer on a task (what was done); files may go with it."""
 
     __tablename__ = "task_reply"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     user_name: Mapped[str] = mapped_column(Text)
     department: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
+    __mapper_args__ = row_identity()
+    __table_args__ = (county_key(),)
 
 
 class FileKind(enum.StrEnum):
@@ -118,7 +129,7 @@ class CompoundFile(Base):
     A photo keeps its EXIF time and place (a point on the map)."""
 
     __tablename__ = "compound_file"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     compound_id: Mapped[int] = mapped_column(
         ForeignKey("compound.id", ondelete="CASCADE"), index=True
@@ -138,7 +149,8 @@ class CompoundFile(Base):
     geom = mapped_column(geometry("POINT"), comment="EXIF GPS, EPSG:4490")
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_by: Mapped[str | None] = mapped_column(Text)
-    __table_args__ = (_enum_check("kind", FileKind),)
+    __mapper_args__ = row_identity()
+    __table_args__ = (county_key(), _enum_check("kind", FileKind))
 
 
 class AuditLog(Base):
@@ -164,14 +176,16 @@ class Bulletin(Base):
     """An issued 督查通报: what it printed, kept as printed (later ledger edits leave it be)."""
 
     __tablename__ = "bulletin"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = row_id()
     county_code: Mapped[str] = county_fk()
     period: Mapped[str] = mapped_column(Text, comment="2026-W48 / 2026-11 …")
     number: Mapped[int] = mapped_column(Integer, comment="第 N 期")
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     issued_by: Mapped[str] = mapped_column(Text)
     figures: Mapped[dict] = mapped_column(JSONB, comment="everything it printed")
+    __mapper_args__ = row_identity()
     __table_args__ = (
+        county_key(),
         UniqueConstraint("county_code", "period"),
         UniqueConstraint("county_code", "number"),
     )

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from psycopg import sql
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
@@ -25,19 +26,25 @@ class Actor:
     address: str | None = None
 
 
-SET_ACTOR = text(
-    "SELECT set_config('titlemap.actor', :name, true), "
-    "set_config('titlemap.department', :department, true), "
-    "set_config('titlemap.address', :address, true)"
-)
-
-
 def act_as(conn: Connection | Session, actor: Actor) -> None:
     """Name `actor` in every audit row of the current transaction."""
-    conn.execute(
-        SET_ACTOR,
-        {"name": actor.name, "department": actor.department or "", "address": actor.address or ""},
+    _set_local(
+        conn,
+        {"actor": actor.name, "department": actor.department or "", "address": actor.address or ""},
     )
+
+
+def _set_local(conn: Connection | Session, settings: dict[str, str]) -> None:
+    """`SET LOCAL titlemap.<name>` for the rest of the transaction. SET LOCAL rather than
+    set_config(): on Citus the audit triggers run on the workers, and Citus sends SET LOCAL on
+    to them (citus.propagate_set_commands, geo.db.citus) but not set_config(). Quoted by
+    psycopg for the connection, on the transaction's own connection."""
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    statements = [
+        sql.SQL("SET LOCAL {} = {}").format(sql.Identifier("titlemap", name), sql.Literal(value))
+        for name, value in settings.items()
+    ]
+    connection.connection.driver_connection.execute(sql.SQL("; ").join(statements))
 
 
 # The person a request or a command acts for: each request (api.auth) or command (cli.common)
@@ -75,7 +82,7 @@ def name_actors(engine: Engine) -> None:
 def bulk_load(conn: Connection | Session) -> None:
     """Turn the row triggers off for the rest of the transaction: a bulk load is traced as
     the one row its caller then records (what came in, the counts)."""
-    conn.execute(text("SELECT set_config('titlemap.audit', 'summary', true)"))
+    _set_local(conn, {"audit": "summary"})
 
 
 def record(

@@ -81,12 +81,18 @@ class LocalCluster:
     """Create, start, stop and describe the private cluster in `data_dir`."""
 
     def __init__(
-        self, data_dir: Path, port: int, pg_bin: Path | None = None, fsync: bool = True
+        self,
+        data_dir: Path,
+        port: int,
+        pg_bin: Path | None = None,
+        fsync: bool = True,
+        settings: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self._pg_bin = pg_bin
         self.fsync = fsync
+        self.settings = settings  # more postgresql.conf lines, e.g. a Citus node's (geo.db.citus)
         self.pgdata = self.data_dir / "pg"
         self.sockdir = self.data_dir / "run"
         self.logfile = self.data_dir / "pg.log"
@@ -233,6 +239,7 @@ class LocalCluster:
         ]
         if not self.fsync:
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        settings += self.settings
         with open(self.pgdata / "postgresql.auto.conf", "a") as conf:
             conf.write("\n# titlemap\n" + "\n".join(settings) + "\n")
 

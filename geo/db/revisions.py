@@ -124,6 +124,15 @@ class RevisionWatcher:
 
     def _listen(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+            if _on_shards(conn):
+                # Citus: the revisions change on the workers, whose notices never reach this
+                # coordinator (docs/scale.md): read each time, as without a listener
+                log.info(
+                    "数据修订在 Citus 分片上，不监听 / revisions on Citus shards: not listening"
+                )
+                conn.close()
+                self._stopping.wait()
+                return
             conn.execute(f"LISTEN {CHANNEL}")
             if self._outage:
                 log.warning("数据修订监听已恢复 / revision listener back")
@@ -136,6 +145,14 @@ class RevisionWatcher:
                 if time.monotonic() - checked > HEARTBEAT:
                     conn.execute("SELECT 1")  # a dead connection raises here
                     checked = time.monotonic()
+
+
+def _on_shards(conn: psycopg.Connection) -> bool:
+    """Whether data_revision is a distributed Citus table here (geo.db.distribute)."""
+    if conn.execute("SELECT to_regclass('pg_dist_partition')").fetchone()[0] is None:
+        return False
+    query = "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('data_revision')"
+    return conn.execute(query).fetchone() is not None
 
 
 _WATCHERS: "weakref.WeakKeyDictionary[Engine, RevisionWatcher]" = weakref.WeakKeyDictionary()

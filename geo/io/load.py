@@ -210,7 +210,8 @@ def load_county(engine: Engine, frames: CountyFrames, replace: bool = False) -> 
 
 def _entry_ids(conn: Connection, county: str) -> dict[str, int]:
     query = text(
-        "SELECT c.code, e.id FROM ledger_entry e JOIN compound c ON c.id = e.compound_id "
+        "SELECT c.code, e.id FROM ledger_entry e "
+        "JOIN compound c ON c.county_code = e.county_code AND c.id = e.compound_id "
         "WHERE e.county_code = :c"
     )
     return dict(conn.execute(query, {"c": county}).all())

@@ -67,7 +67,8 @@ def entries_sql(as_of: date | None) -> str:
                (ev.state->>'units_transferred')::int AS transferred,
                ARRAY(SELECT jsonb_array_elements_text(ev.state->'blockers')) AS blockers,
                ev.state->>'lead_department' AS lead_department
-        FROM ledger_event ev JOIN ledger_entry e ON e.id = ev.entry_id
+        FROM ledger_event ev
+        JOIN ledger_entry e ON e.county_code = ev.county_code AND e.id = ev.entry_id
         WHERE ev.county_code = :county AND ev.at < CAST(:bound AS timestamptz)
         ORDER BY ev.entry_id, ev.at DESC, ev.id DESC
     """
@@ -114,9 +115,9 @@ def rates(
                sum(x.transferred) AS transferred,
                sum(greatest(coalesce(c.units_sold, x.units_task), x.units_task)) AS units_sold,
                count(*) FILTER (WHERE x.status = 'closed') AS closed
-        FROM x JOIN compound c ON c.id = x.compound_id
+        FROM x JOIN compound c ON c.county_code = :county AND c.id = x.compound_id
         JOIN county k ON k.code = c.county_code
-        LEFT JOIN township t ON t.id = c.township_id
+        LEFT JOIN township t ON t.county_code = c.county_code AND t.id = c.township_id
         {blockers_join}
         GROUP BY {key} ORDER BY {key}
     """
@@ -164,7 +165,7 @@ def ledger_as_of(conn: Connection, county: str, as_of: date) -> list[dict]:
         WITH x AS ({entries_sql(as_of)})
         SELECT c.code, c.name, x.status, x.units_task, x.first AS units_first_registered,
                x.transferred AS units_transferred, x.blockers, x.lead_department
-        FROM x JOIN compound c ON c.id = x.compound_id ORDER BY c.code
+        FROM x JOIN compound c ON c.county_code = :county AND c.id = x.compound_id ORDER BY c.code
     """
     rows = conn.execute(text(sql), {"county": county, "bound": as_of_bound(as_of)}).mappings()
     return [dict(row) for row in rows]

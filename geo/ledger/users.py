@@ -9,6 +9,9 @@ department (the lead or a co-operating department), or all of its county's when 
 department (the leading group's office, 领导小组办公室); an admin edits all of its county's
 and manages its users. Nobody reads or writes another county's data unless it is among the
 counties they were given (`User.counties`).
+
+A user of a city or the province (`User.region_code`) reads every county under its region
+(GB/T 2260 codes) and writes none but those it was given, by its role.
 """
 
 import hashlib
@@ -19,12 +22,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, delete, or_, select, text
 from sqlalchemy.orm import Session
 
 from geo import TitlemapError
+from geo.core.codes import in_region
 from geo.core.dates import now
-from geo.core.model import County, Role, User
+from geo.core.model import County, Region, Role, User
 from geo.core.work import LoginSession
 
 RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
@@ -69,26 +73,32 @@ def checked_password(password: str) -> str:
 
 def add_user(
     session: Session,
-    county: str,
+    county: str | None,
     name: str,
     role: str,
     *,
     password: str | None = None,
     department: str | None = None,
     with_token: bool = True,
+    region: str | None = None,
 ) -> tuple[User, str | None]:
-    """Create a user; returns it with its new token (not retrievable later) when `with_token`.
-    With `password`, the user can sign in on the pages."""
+    """Create a user of `county`, or of `region` (a city or the province; county None);
+    returns it with its new token (not retrievable later) when `with_token`. With `password`,
+    the user can sign in on the pages."""
     role = _checked_role(role)
     name = _checked_name(name)
-    if session.get(County, county) is None:
+    if (county is None) == (region is None):
+        raise TitlemapError("用户属于一个县或一个省/市 / a user belongs to a county or a region")
+    if county is not None and session.get(County, county) is None:
         raise TitlemapError(f"没有这个县 / no such county: {county}（先载入数据 / load it first）")
-    exists = session.scalar(select(User).where(User.county_code == county, User.name == name))
-    if exists:
+    if region is not None and session.get(Region, region) is None:
+        raise TitlemapError(f"没有这个省/市 / no such region: {region}（titlemap region add）")
+    if session.scalar(select(User).where(_home_is(county or region or ""), User.name == name)):
         raise TitlemapError(f"用户 {name} 已存在 / user exists (换名或先停用 / pick another name)")
     token = secrets.token_urlsafe(32) if with_token else None
     user = User(
         county_code=county,
+        region_code=region,
         name=name,
         role=role,
         department=(department or "").strip() or None,
@@ -150,7 +160,7 @@ def sign_in(
     """Check a name and password (in `county`, or the only user of that name anywhere)."""
     query = select(User).where(User.name == (name or "").strip(), User.active.is_(True))
     if county:
-        query = query.where(User.county_code == county)
+        query = query.where(_home_is(county))
     found = session.scalars(query).all()
     user = found[0] if len(found) == 1 else None
     if not _password_matches(user, password or ""):
@@ -215,16 +225,37 @@ def end_expired_sessions(session: Session, at: datetime | None = None) -> int:
 # -- a county's users, as its admin (or the command line) manages them ------------------------
 
 
+def _home_is(code: str):
+    """Users whose home is `code`: a county's, or a city's or the province's."""
+    return or_(User.county_code == code, User.region_code == code)
+
+
+def home_of(user: User) -> str:
+    """The code of the county, city or province the user belongs to."""
+    return user.county_code or user.region_code or ""
+
+
+NO_HOME_COUNTY = (
+    "省/市的用户只能写入授予它的一个县 / a region's user writes only in the one county it was given"
+)
+
+
+def home_county(user: User) -> str | None:
+    """The county a user works in when none is named: its own; for a region's user the one
+    county it was given, if just one; else None (the request must name a county)."""
+    if user.county_code:
+        return user.county_code
+    return user.counties[0] if len(user.counties or []) == 1 else None
+
+
 def county_users(session: Session, county: str) -> list[User]:
-    """The users of `county` (disabled ones too), by name."""
-    return list(session.scalars(select(User).where(User.county_code == county).order_by(User.name)))
+    """The users of `county` (or of a region, by its code), disabled ones too, by name."""
+    return list(session.scalars(select(User).where(_home_is(county)).order_by(User.name)))
 
 
 def find_user(session: Session, county: str, name: str) -> User:
-    """The user of `county` called `name`; one line saying so when there is none."""
-    user = session.scalar(
-        select(User).where(User.county_code == county, User.name == (name or "").strip())
-    )
+    """The user of `county` (or region) called `name`; one line saying so when there is none."""
+    user = session.scalar(select(User).where(_home_is(county), User.name == (name or "").strip()))
     if user is None:
         raise TitlemapError(
             f"县 {county} 没有用户 {name} / no user {name} in {county}（titlemap user list）"
@@ -264,7 +295,7 @@ def admin_refusal(admin: User, user: User, *, role: str | None = None,
                   active: bool | None = None) -> str | None:  # fmt: skip
     """Why `admin` may not make this change to `user`, in one line; None when it may. An
     admin manages its own county's users only, and never locks itself out."""
-    if not may(admin, Role.ADMIN) or admin.county_code != user.county_code:
+    if not may(admin, Role.ADMIN) or home_of(admin) != home_of(user):
         return "只能管理本县用户 / only your own county's users"
     if admin.id == user.id and active is False:
         return "不能停用自己 / you cannot disable yourself"
@@ -304,12 +335,31 @@ def may(user: User | None, role: str) -> bool:
 
 
 def counties_of(user: User) -> set[str]:
-    return {user.county_code, *(user.counties or [])}
+    """The counties `user` works in (writes, by role): its own and those it was given."""
+    own = {user.county_code} if user.county_code else set()
+    return own | set(user.counties or [])
 
 
 def may_read(user: User | None, county: str, public: bool) -> bool:
-    """Reading a county: anyone when its map is public on the intranet, else its own people."""
-    return public or (user is not None and user.active and county in counties_of(user))
+    """Reading a county: anyone when its map is public on the intranet, else its own people,
+    and the people of the city and the province it lies in."""
+    if public:
+        return True
+    if user is None or not user.active:
+        return False
+    return county in counties_of(user) or bool(
+        user.region_code and in_region(county, user.region_code)
+    )
+
+
+def may_see_region(user: User | None, region: str, readable: list[str]) -> bool:
+    """Whether `user` sees a region's overview at all: a user of that region or of one above
+    it, or anyone who may read one of its counties (`readable`: those the user may read); the
+    overview then holds the readable counties only."""
+    if user is not None and user.active and user.region_code:
+        if in_region(region, user.region_code):
+            return True
+    return bool(readable)
 
 
 def is_office(user: User) -> bool:
@@ -350,6 +400,7 @@ def describe_user(user: User) -> dict[str, Any]:
         "id": user.id,
         "name": user.name,
         "county": user.county_code,
+        "region": user.region_code,
         "counties": sorted(counties_of(user)),
         "role": user.role,
         "role_label": ROLE_LABELS[Role(user.role)],

@@ -141,7 +141,8 @@ class AuditPage:
 # The compound a row concerns: its own compound_id, or for a task's reply the task's compound.
 _ABOUT = (
     "coalesce(a.compound_id, CASE WHEN a.object_kind = 'task_reply' THEN (SELECT t.compound_id "
-    "FROM task t WHERE t.id = (coalesce(a.after, a.before) ->> 'task_id')::int) END)"
+    "FROM task t WHERE t.county_code = a.county_code "
+    "AND t.id = (coalesce(a.after, a.before) ->> 'task_id')::int) END)"
 )
 
 
@@ -201,7 +202,7 @@ def audit_rows(
                    c.name AS compound_name, u.name AS user_name
               FROM (SELECT a.*, {_ABOUT} AS about FROM audit_log a WHERE {where}
                      ORDER BY a.at DESC, a.id DESC LIMIT :limit OFFSET :offset) a
-              LEFT JOIN compound c ON c.id = a.about
+              LEFT JOIN compound c ON c.county_code = :county AND c.id = a.about
               LEFT JOIN app_user u ON a.object_kind = 'app_user' AND u.id::text = a.object_id
              ORDER BY a.at DESC, a.id DESC
         """),

@@ -187,9 +187,9 @@ def ledger_join(as_of: date | None, local: bool = False) -> str:
             LEFT JOIN (
                 SELECT e.id AS entry_id, e.compound_id, e.status, e.units_task,
                        e.units_first_registered AS first, e.units_transferred AS transferred,
-                       e.blockers, e.lead_department, e.deadline
+                       e.blockers, e.lead_department, e.deadline, e.county_code
                 FROM ledger_entry e
-            ) x ON x.compound_id = c.id
+            ) x ON x.county_code = c.county_code AND x.compound_id = c.id
         """
     fields = """
         ev.entry_id, ev.state->>'status' AS status,
@@ -204,19 +204,22 @@ def ledger_join(as_of: date | None, local: bool = False) -> str:
         return f"""
             LEFT JOIN LATERAL (
                 SELECT {fields}
-                FROM ledger_entry e JOIN ledger_event ev ON ev.entry_id = e.id
-                WHERE e.compound_id = c.id AND ev.at < CAST(:bound AS timestamptz)
+                FROM ledger_entry e
+                JOIN ledger_event ev ON ev.county_code = e.county_code AND ev.entry_id = e.id
+                WHERE e.county_code = c.county_code AND e.compound_id = c.id
+                  AND ev.at < CAST(:bound AS timestamptz)
                 ORDER BY ev.at DESC, ev.id DESC
                 LIMIT 1
             ) x ON true
         """
     return f"""
         LEFT JOIN (
-            SELECT DISTINCT ON (ev.entry_id) e.compound_id, {fields}
-            FROM ledger_event ev JOIN ledger_entry e ON e.id = ev.entry_id
+            SELECT DISTINCT ON (ev.entry_id) e.compound_id, e.county_code, {fields}
+            FROM ledger_event ev
+            JOIN ledger_entry e ON e.county_code = ev.county_code AND e.id = ev.entry_id
             WHERE ev.county_code = :county AND ev.at < CAST(:bound AS timestamptz)
             ORDER BY ev.entry_id, ev.at DESC, ev.id DESC
-        ) x ON x.compound_id = c.id
+        ) x ON x.county_code = c.county_code AND x.compound_id = c.id
     """
 
 
@@ -361,10 +364,10 @@ def compounds_geojson(
                 )
             ) AS feature
             FROM page x
-            JOIN compound c ON c.id = x.id
-            LEFT JOIN ledger_entry e ON e.id = x.entry_id
-            LEFT JOIN township t ON t.id = c.township_id
-            LEFT JOIN developer d ON d.id = c.developer_id
+            JOIN compound c ON c.county_code = :county AND c.id = x.id
+            LEFT JOIN ledger_entry e ON e.county_code = c.county_code AND e.id = x.entry_id
+            LEFT JOIN township t ON t.county_code = c.county_code AND t.id = c.township_id
+            LEFT JOIN developer d ON d.county_code = c.county_code AND d.id = c.developer_id
         ) f
     """
     return conn.execute(text(sql), params).scalar_one()
@@ -523,9 +526,9 @@ def compound_card(conn: Connection, county: str, code: str, as_of: date | None =
                        AS bbox,
                    e.id AS entry_id
             FROM compound c
-            LEFT JOIN township t ON t.id = c.township_id
-            LEFT JOIN developer d ON d.id = c.developer_id
-            LEFT JOIN ledger_entry e ON e.compound_id = c.id
+            LEFT JOIN township t ON t.county_code = c.county_code AND t.id = c.township_id
+            LEFT JOIN developer d ON d.county_code = c.county_code AND d.id = c.developer_id
+            LEFT JOIN ledger_entry e ON e.county_code = c.county_code AND e.compound_id = c.id
             WHERE c.county_code = :county AND c.code = :code
         """),
             {"county": county, "code": code},

@@ -71,7 +71,7 @@ CURRENT_LEDGER_PER_COMPOUND = """
         SELECT e.id AS entry_id, e.compound_id, e.status, e.units_task,
                e.units_first_registered AS first, e.units_transferred AS transferred,
                e.blockers, e.lead_department, e.deadline
-        FROM ledger_entry e WHERE e.compound_id = c.id LIMIT 1
+        FROM ledger_entry e WHERE e.county_code = c.county_code AND e.compound_id = c.id LIMIT 1
     ) x ON true
 """
 
@@ -103,7 +103,8 @@ def _parcels(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict
                greatest(coalesce(p.premium_due, 0) - coalesce(p.premium_paid, 0), 0)::float8
                    AS premium_owed,
                (SELECT string_agg(c.code, ',' ORDER BY c.code) FROM compound_parcel cp
-                JOIN compound c ON c.id = cp.compound_id WHERE cp.parcel_id = p.id)
+                JOIN compound c ON c.county_code = cp.county_code AND c.id = cp.compound_id
+                WHERE cp.county_code = p.county_code AND cp.parcel_id = p.id)
                    AS compound_codes
         FROM parcel p WHERE p.county_code = :county AND {_box("p.geom", box)}
     """
@@ -132,7 +133,8 @@ def _complaints(county: str, f: CompoundFilter, box: str | None) -> tuple[str, d
         FROM complaint k
         LEFT JOIN LATERAL (
             SELECT c.code, c.name, e.id IS NOT NULL AS on_ledger
-            FROM compound c LEFT JOIN ledger_entry e ON e.compound_id = c.id
+            FROM compound c
+            LEFT JOIN ledger_entry e ON e.county_code = c.county_code AND e.compound_id = c.id
             WHERE c.county_code = k.county_code AND ST_Intersects(c.geom, k.geom)
             ORDER BY (e.id IS NOT NULL) DESC, c.code LIMIT 1
         ) inside ON true

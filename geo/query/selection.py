@@ -395,10 +395,11 @@ def select(
     facts = compound_facts(conn, info, ids)
     as_of = conn.execute(
         text(
-            "SELECT max(ev.at) FROM ledger_event ev JOIN ledger_entry e ON e.id = ev.entry_id "
-            "WHERE e.compound_id = ANY(:ids)"
+            "SELECT max(ev.at) FROM ledger_event ev "
+            "JOIN ledger_entry e ON e.county_code = ev.county_code AND e.id = ev.entry_id "
+            "WHERE e.county_code = :county AND e.compound_id = ANY(:ids)"
         ),
-        {"ids": ids},
+        {"county": county, "ids": ids},
     ).scalar()
     return Selection(info, area, facts, printed_on or today(), as_of)
 
@@ -423,13 +424,13 @@ def compound_facts(conn: Connection, county: County, ids: list[int]) -> list[Com
                    e.supervising_leader, e.plan, e.task_force_lead, e.deadline, e.opened_on,
                    e.closed_on, e.close_reason
             FROM compound c
-            LEFT JOIN ledger_entry e ON e.compound_id = c.id
-            LEFT JOIN township t ON t.id = c.township_id
-            LEFT JOIN developer d ON d.id = c.developer_id
-            WHERE c.id = ANY(:ids)
+            LEFT JOIN ledger_entry e ON e.county_code = c.county_code AND e.compound_id = c.id
+            LEFT JOIN township t ON t.county_code = c.county_code AND t.id = c.township_id
+            LEFT JOIN developer d ON d.county_code = c.county_code AND d.id = c.developer_id
+            WHERE c.county_code = :county AND c.id = ANY(:ids)
             """
         ),
-        {"ids": ids},
+        {"county": county.code, "ids": ids},
     ).mappings()
     by_id: dict[int, CompoundFacts] = {}
     entry_of: dict[int, int] = {}
@@ -476,11 +477,12 @@ def compound_facts(conn: Connection, county: County, ids: list[int]) -> list[Com
                    p.recorded_area_m2::float8 AS recorded, p.land_use, p.right_type,
                    p.premium_due::float8 AS due, p.premium_paid::float8 AS paid,
                    {_geom_sql("p.geom", epsg)} AS geom
-            FROM compound_parcel cp JOIN parcel p ON p.id = cp.parcel_id
-            WHERE cp.compound_id = ANY(:ids) ORDER BY p.code
+            FROM compound_parcel cp
+            JOIN parcel p ON p.county_code = cp.county_code AND p.id = cp.parcel_id
+            WHERE cp.county_code = :county AND cp.compound_id = ANY(:ids) ORDER BY p.code
             """
         ),
-        {"ids": ids},
+        {"county": county.code, "ids": ids},
     ):
         by_id[r.compound_id].parcels.append(
             Parcel(
@@ -504,10 +506,10 @@ def compound_facts(conn: Connection, county: County, ids: list[int]) -> list[Com
               ON a.county_code = c.county_code AND c.geom && a.geom
              AND ST_Relate(c.geom, a.geom, 'T********')
             CROSS JOIN LATERAL (SELECT ST_Intersection(c.geom, a.geom) AS g) x
-            WHERE c.id = ANY(:ids) ORDER BY c.id, a.code
+            WHERE c.county_code = :county AND c.id = ANY(:ids) ORDER BY c.id, a.code
             """
         ),
-        {"ids": ids},
+        {"county": county.code, "ids": ids},
     ):
         fact = by_id[r.compound_id]
         share = float(r.area) / fact.area_m2 if fact.area_m2 else 0.0
@@ -526,9 +528,10 @@ def compound_facts(conn: Connection, county: County, ids: list[int]) -> list[Com
         for r in conn.execute(
             text(
                 "SELECT entry_id, at, user_name, action, changes, note, state->>'status' AS s "
-                "FROM ledger_event WHERE entry_id = ANY(:ids) ORDER BY entry_id, at, id"
+                "FROM ledger_event WHERE county_code = :county AND entry_id = ANY(:ids) "
+                "ORDER BY entry_id, at, id"
             ),
-            {"ids": list(entry_of)},
+            {"county": county.code, "ids": list(entry_of)},
         ):
             by_id[entry_of[r.entry_id]].history.append(
                 Event(r.at, r.user_name, r.action, r.changes or {}, r.note, r.s)
@@ -568,7 +571,7 @@ def layers_in(
         for r in rows(
             f"SELECT c.code, c.name, coalesce(e.status, '{NOT_ON_LEDGER}') AS status, "
             f"{_geom_sql('c.geom', epsg, simplify)} AS g FROM compound c "
-            "LEFT JOIN ledger_entry e ON e.compound_id = c.id "
+            "LEFT JOIN ledger_entry e ON e.county_code = c.county_code AND e.compound_id = c.id "
             f"WHERE c.county_code = :c AND c.geom && {window} ORDER BY c.code"
         )
     ]
