@@ -179,7 +179,7 @@ def row_id() -> Mapped[int]:
     table's key is (county_code, id) (`county_key`; migration 0011: a Citus shard enforces only
     keys that hold the county, docs/scale.md). The database's foreign keys between county
     tables are (county_code, x_id) → (county_code, id); the ORM joins on the ids."""
-    return mapped_column(Integer, autoincrement=True)
+    return mapped_column(Integer, autoincrement=True, index=True)  # ix_<table>_id: lookups by id
 
 
 def county_key(*columns: str) -> PrimaryKeyConstraint:
@@ -326,6 +326,7 @@ compound_parcel = Table(
     Column("county_code", String(6), ForeignKey("county.code", ondelete="CASCADE"), nullable=False),
     county_key("compound_id", "parcel_id"),
     Index("ix_compound_parcel_parcel", "parcel_id"),
+    Index("ix_compound_parcel_compound", "compound_id"),
 )
 
 
@@ -426,6 +427,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         county_key(),
         UniqueConstraint("county_code", "compound_id"),  # one entry per compound
+        Index("ix_ledger_entry_compound_id", "compound_id"),
         _enum_check("status", LedgerStatus),
         CheckConstraint("units_task >= 0", name="units_task_nonnegative"),
         CheckConstraint(

@@ -89,9 +89,23 @@ def _rekey(composite: bool) -> None:
         _add_link(*link, composite=composite)
 
 
+# Lookups by an id alone (the ORM's get, the triggers' joins, ledger_entry by compound) lost
+# their index when the key became (county_code, id): each became a sequential scan, and a
+# 100 000-compound load took minutes in the tile-cell triggers. Plain indexes give them back
+# (Citus allows an index without the distribution column; only unique ones must hold it).
+ID_INDEXES = [(f"ix_{table}_id", table, "id") for table in KEYED] + [
+    ("ix_ledger_entry_compound_id", "ledger_entry", "compound_id"),
+    ("ix_compound_parcel_compound", "compound_parcel", "compound_id"),
+]
+
+
 def upgrade() -> None:
     _rekey(composite=True)
+    for name, table, column in ID_INDEXES:
+        op.create_index(name, table, [column])
 
 
 def downgrade() -> None:
+    for name, table, _ in ID_INDEXES:
+        op.drop_index(name, table_name=table)
     _rekey(composite=False)
