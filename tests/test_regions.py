@@ -11,13 +11,16 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from geo import TitlemapError
 from geo.core.codes import in_region, region_level, region_prefix
+from geo.core.dates import today
 from geo.core.rates import rate
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
+from geo.db.memo import memo_of
+from geo.db.revisions import data_version
 from geo.db.schema import upgrade
 from geo.demo.province import generate_province, load_province
 from geo.ledger.regions import add_region, county_outlines, overview, region_burndown, set_region
-from geo.ledger.stats import rates
+from geo.ledger.stats import burndown, rates
 from geo.ledger.users import add_user, give_counties
 from geo.query.tiles import tile_of
 from tests.conftest import PASSWORD, app_role, run_cli, sign_in
@@ -180,6 +183,21 @@ def test_burndown_and_outlines(province):
     assert burn["counties"][0]["series"][-1]["open_units"] >= 0
     assert [f["id"] for f in shapes["features"]] == COUNTIES
     assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in shapes["features"])
+
+
+def test_a_countys_burndown_is_kept_until_its_data_moves(province):
+    with province.connect() as conn:
+        first = region_burndown(conn, CITY, [HOME])["counties"][0]["series"]
+        key = ("burndown", HOME, data_version(conn, HOME), today())
+        assert memo_of(province).get(key) is first  # kept: the next view reads it
+        assert region_burndown(conn, CITY, [HOME])["counties"][0]["series"] is first
+    with province.begin() as conn:  # an edit moves the county's revision: computed again
+        conn.execute(text("UPDATE ledger_entry SET plan = coalesce(plan, '') || '。' "
+                          "WHERE id = (SELECT min(id) FROM ledger_entry WHERE county_code = :c)"),
+                     {"c": HOME})  # fmt: skip
+    with province.connect() as conn:
+        again = region_burndown(conn, CITY, [HOME])["counties"][0]["series"]
+        assert again is not first and again == burndown(conn, HOME)
 
 
 # -- who reads which county ---------------------------------------------------------------------
