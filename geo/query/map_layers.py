@@ -75,6 +75,23 @@ CURRENT_LEDGER_PER_COMPOUND = """
     ) x ON true
 """
 
+# On Citus the lateral lookup (its LIMIT) cannot be pushed to one shard: a tile went to every
+# shard and was drawn on the coordinator (EXPLAIN: Task Count 8; docs/scale.md). The same rows
+# as a plain join on the unique (county_code, compound_id) route to the county's shard.
+CURRENT_LEDGER_JOINED = """
+    LEFT JOIN (
+        SELECT e.county_code, e.id AS entry_id, e.compound_id, e.status, e.units_task,
+               e.units_first_registered AS first, e.units_transferred AS transferred,
+               e.blockers, e.lead_department, e.deadline
+        FROM ledger_entry e
+    ) x ON x.county_code = c.county_code AND x.compound_id = c.id
+"""
+
+
+def routed_on_shards(sql: str) -> str:
+    """A layer's query as Citus routes it to one shard (the ledger lookup as a plain join)."""
+    return sql.replace(CURRENT_LEDGER_PER_COMPOUND, CURRENT_LEDGER_JOINED)
+
 
 def _compounds(county: str, f: CompoundFilter, box: str | None) -> tuple[str, dict]:
     source, where, params = filter_sql(county, f.without_bbox(), local=box is not None)
