@@ -56,6 +56,7 @@ class RevisionWatcher:
         self._ready = threading.Event()
         self._outage = False
         self._thread: threading.Thread | None = None
+        self.on_shards: bool | None = None  # Citus, once the listener has looked
 
     @property
     def listening(self) -> bool:
@@ -124,7 +125,8 @@ class RevisionWatcher:
 
     def _listen(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
-            if _on_shards(conn):
+            self.on_shards = _on_shards(conn)
+            if self.on_shards:
                 # Citus: the revisions change on the workers, whose notices never reach this
                 # coordinator (docs/scale.md): read each time, as without a listener
                 log.info(

@@ -40,7 +40,7 @@ from geo import TitlemapError
 from geo.core.dates import today
 from geo.db.distribute import is_distributed
 from geo.db.memo import memo_of
-from geo.db.revisions import known_version
+from geo.db.revisions import known_version, watcher_of
 from geo.query.compounds import CompoundFilter, data_version, extent, get_county
 from geo.query.map_layers import (
     MAP_LAYERS,
@@ -435,7 +435,8 @@ def _detail_query(
     if conn is not None:
         on_shards = memo(("on shards",), lambda: is_distributed(conn))
     else:
-        on_shards = memo.get(("on shards",), False)
+        watcher = watcher_of(engine)  # a served engine's listener has looked already
+        on_shards = memo.get(("on shards",), bool(watcher and watcher.on_shards))
     sql, params = memo(
         ("tile sql", key.county, spec.name, key.filters, key.z, key.today, on_shards),
         lambda: _detail_sql(engine.dialect, spec, key, on_shards),
