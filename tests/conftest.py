@@ -29,6 +29,11 @@ from geo.io.load import load_county
 
 REPO = Path(__file__).resolve().parent.parent
 TITLEMAP = Path(sys.executable).parent / "titlemap"
+CHROMIUM = "/usr/bin/chromium"  # Debian's (scripts/setup.sh); Playwright never downloads one
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]  # fmt: skip
 
 
 def free_port() -> int:
@@ -214,3 +219,15 @@ def sign_in(client, name: str, password: str = PASSWORD) -> str:
     me = client.get("/api/me").json()
     assert me["name"] == name
     return me["csrf"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the page tests, launched once per test module."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -504,8 +504,7 @@ def test_user_add_still_prints_a_token_by_default(private):
 def test_sign_in_and_add_a_user_in_chromium(app_engine, engine, people):
     from pathlib import Path
 
-    from tests.conftest import Server
-    from tests.test_web_map import CHROMIUM, CHROMIUM_ARGS
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Server
 
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

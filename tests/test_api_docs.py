@@ -8,7 +8,6 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from geo.core.settings import Settings
 from tests.conftest import Server
-from tests.test_web_map import browser  # noqa: F401  (the module's Chromium fixture)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def test_the_pages_name_no_outside_origin(engine, path):
 @pytest.mark.parametrize(
     ("path", "shown"), [("/docs", ".opblock"), ("/redoc", "[data-section-id]")]
 )
-def test_the_pages_render_in_chromium_without_the_internet(server, browser, path, shown):  # noqa: F811
+def test_the_pages_render_in_chromium_without_the_internet(server, browser, path, shown):
     page = browser.new_page()
     asked, problems = [], []
     page.on("request", lambda request: asked.append(request.url))

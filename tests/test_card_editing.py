@@ -12,7 +12,6 @@ page's reach; closing asks for what the county's rule needs and recolours the co
 """
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +20,7 @@ from sqlalchemy import Engine, text
 from geo.core.dates import today
 from maps.styles import STATUS_COLOURS
 from tests.conftest import PASSWORD, Server, add_people, sign_in
-from tests.test_web_map import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, MapPage, make_app
+from tests.test_web_map import ARTIFACTS, MapPage, make_app
 
 COUNTY = "629901"
 EDITOR, OFFICE, VIEWER, TAX = "住建局张三", "办公室", "查看员", "税务局李四"
@@ -215,17 +214,6 @@ def server(db) -> Iterator[Server]:
     running = Server(make_app(db))
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class CardPage(MapPage):

@@ -26,7 +26,7 @@ from geo.core.settings import Settings
 from geo.io.uploads import checked_name, checked_upload, identify
 from geo.ledger.files import FileRefused, add_file, blob_path, find_compound
 from tests.conftest import Server, add_people, app_role, sign_in
-from tests.test_web_map import ARTIFACTS, MapPage, browser  # noqa: F401 (the browser fixture)
+from tests.test_web_map import ARTIFACTS, MapPage
 
 COUNTY = "629901"
 TAKEN = "2026:05:01 09:30:00"
@@ -528,7 +528,7 @@ def test_the_visit_pack_shows_the_latest_photo(db, site, tmp_path):
 
 
 @pytest.mark.slow
-def test_upload_from_the_card_and_see_it_with_its_thumbnail(db, browser, tmp_path):  # noqa: F811
+def test_upload_from_the_card_and_see_it_with_its_thumbnail(db, browser, tmp_path):
     code = housing(db, 6)
     lon, lat = inside(db, code)
     server = Server(make_files_app(db, tmp_path / "data"))

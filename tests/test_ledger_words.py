@@ -473,8 +473,8 @@ def test_the_card_shows_the_countys_words_as_text(fresh, tmp_path: Path):
     from api.app import create_app
     from geo.core.settings import Settings
     from maps.webmap import Basemap
-    from tests.conftest import Server
-    from tests.test_web_map import CHROMIUM, CHROMIUM_ARGS, MapPage
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Server
+    from tests.test_web_map import MapPage
 
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (scripts/setup.sh installs it)")

@@ -19,7 +19,7 @@ from geo.db.schema import upgrade
 from geo.demo.province import generate_province, load_province
 from geo.ledger.regions import overview
 from tests.conftest import REPO, Server, app_role, run_cli
-from tests.test_web_map import CHROMIUM, CHROMIUM_ARGS, MapPage
+from tests.test_web_map import MapPage
 
 pytestmark = pytest.mark.slow
 
@@ -54,17 +54,6 @@ def server(app_db):
     running = Server(create_app(Settings(), app_db))
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

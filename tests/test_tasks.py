@@ -38,7 +38,7 @@ from geo.ledger.tasks import (
     start_task,
 )
 from tests.conftest import PASSWORD, Server, add_people, app_role, sign_in
-from tests.test_web_map import ARTIFACTS, MapPage, browser, make_app  # noqa: F401 (browser: a fixture)
+from tests.test_web_map import ARTIFACTS, MapPage, make_app
 
 COUNTY = "629901"
 LONG_AGO = date(2025, 3, 1)  # a day the overdue task was assigned on, due a week later
@@ -423,7 +423,7 @@ def server(app):
     running.stop()
 
 
-def signed_in_page(browser, server, name: str) -> MapPage:  # noqa: F811
+def signed_in_page(browser, server, name: str) -> MapPage:
     page = MapPage(browser, server.base)
     page.page.goto(server.base + "/signin")
     page.page.fill("input[name=name]", name)
@@ -434,7 +434,7 @@ def signed_in_page(browser, server, name: str) -> MapPage:  # noqa: F811
 
 
 @pytest.mark.slow
-def test_the_round_in_the_pages(browser, server, compounds):  # noqa: F811
+def test_the_round_in_the_pages(browser, server, compounds):
     code = compounds["住建局"][7]
     office = signed_in_page(browser, server, "办公室")
     department = signed_in_page(browser, server, "住建局张三")
@@ -489,7 +489,7 @@ def test_the_round_in_the_pages(browser, server, compounds):  # noqa: F811
 
 @pytest.mark.slow
 def test_an_overdue_task_in_the_list_on_the_card_and_the_filter(
-    browser,  # noqa: F811
+    browser,
     server,
     owner,
     app,
@@ -541,7 +541,7 @@ def test_an_overdue_task_in_the_list_on_the_card_and_the_filter(
 
 
 @pytest.mark.slow
-def test_anonymous_readers_see_no_tasks_on_the_map(browser, server, compounds):  # noqa: F811
+def test_anonymous_readers_see_no_tasks_on_the_map(browser, server, compounds):
     page = MapPage(browser, server.base)
     try:
         page.open()

@@ -34,11 +34,6 @@ from maps.webmap import SCRIPTS, STATIC_DIR, Basemap
 from tests.conftest import REPO, Server
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-]  # fmt: skip
 XSS = '<img src=x onerror="window.__xss=1">'
 XSS_DEVELOPER = "<script>window.__xss=2</script>开发公司"
 XSS_PLANNED = '"><svg onload="window.__xss=3">片区'
@@ -385,17 +380,6 @@ def server(engine):
     running = Server(make_app(engine))
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class MapPage:
