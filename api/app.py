@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.static_files = RevisionMemo(limit=64)
     # the app's own tile cache (api.routers.tiles): two apps never share or resize one
     app.state.county_public = {}  # county → (revision, map open to the intranet) (api.auth)
+    app.state.county_public_pending = set()  # counties whose flag is being read again
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 2**20)
     app.state.printer = print_routes.Printer()  # one print at a time (api.routers.print)
     app.include_router(tiles.router)  # first: routes are matched in order, tiles are many

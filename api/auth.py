@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -142,14 +142,35 @@ def editor_session(role: str = Role.EDITOR) -> Callable[..., Iterator[tuple[Sess
 # -- reading a county ------------------------------------------------------------------------
 
 
-def _read_public(app, county: str) -> bool:
-    """county.map_public read now, kept with the county's data revision."""
-    with app.state.engine.connect() as conn:
-        version = data_version(conn, county)
-        public = conn.execute(select(County.map_public).where(County.code == county))
-        public = public.scalar() is not False
+def _read_public(app, county: str, conn: Connection | None = None) -> bool:
+    """county.map_public read now — on `conn` when the caller holds one (a second checkout
+    while holding one starves the pool under load) — kept with the county's data revision."""
+    if conn is None:
+        with app.state.engine.connect() as own:
+            return _read_public(app, county, own)
+    version = data_version(conn, county)
+    public = conn.execute(select(County.map_public).where(County.code == county))
+    public = public.scalar() is not False
     app.state.county_public[county] = (version, public)
     return public
+
+
+def _refresh_public(app, county: str) -> None:
+    """Read the county's flag again off the event loop — one read a county at a time: where
+    revisions are not held in memory (Citus) every tile asks, and a read each would flood the
+    pool."""
+    pending = app.state.county_public_pending
+    if county in pending:
+        return
+    pending.add(county)
+
+    def read() -> None:
+        try:
+            _quietly(_read_public, app, county)
+        finally:
+            pending.discard(county)
+
+    asyncio.get_running_loop().run_in_executor(None, read)
 
 
 def _on_event_loop() -> bool:
@@ -160,23 +181,23 @@ def _on_event_loop() -> bool:
     return True
 
 
-def county_is_public(request: Request, county: str) -> bool:
+def county_is_public(request: Request, county: str, conn: Connection | None = None) -> bool:
     """Whether `county`'s map is open to the intranet (county.map_public); an unknown county
     is public (it answers 404 wherever it is asked for). Kept by the app with the county's
     data revision it was read at (a change of the county row moves it): a cached tile needs
     no query. On the event loop (the tile routes) nothing waits for the database: after an
     edit the last answer stands while a worker thread reads the new one; and while the
-    database is away, the last answer stands."""
+    database is away, the last answer stands. `conn`: a connection the caller holds."""
     app = request.app
     held = app.state.county_public.get(county)
     version = known_version(app.state.engine, county)
     if held is not None and version is not None and held[0] == version:
         return held[1]
     if held is not None and _on_event_loop():
-        asyncio.get_running_loop().run_in_executor(None, _quietly, _read_public, app, county)
+        _refresh_public(app, county)
         return held[1]
     try:
-        return _read_public(app, county)
+        return _read_public(app, county, conn)
     except OUTAGES:
         if held is None:
             raise
@@ -206,10 +227,10 @@ def reader(request: Request) -> User | None:
     return user
 
 
-def check_read(request: Request, county: str) -> None:
+def check_read(request: Request, county: str, conn: Connection | None = None) -> None:
     """403 (401 when not signed in) for a county whose map is not public, unless the user
-    belongs to it or was given it."""
-    if county_is_public(request, county):
+    belongs to it or was given it. `conn`: a connection the caller holds, to read on."""
+    if county_is_public(request, county, conn):
         return
     user = reader(request)
     if not may_read(user, county, public=False):

@@ -22,13 +22,13 @@ from geo.ledger.users import may_see_region
 log = logging.getLogger(__name__)
 
 
-def county_of(request: Request, county: str | None) -> str:
+def county_of(request: Request, county: str | None, conn: Connection | None = None) -> str:
     """The county a request asks for (`?county=`), else the app's own: TITLEMAP_COUNTY when
     that county is there, else the only one the database holds (`app.state.default_county`,
-    decided when the app is made)."""
+    decided when the app is made). `conn`: a connection the caller already holds."""
     state = request.app.state
     county = county or getattr(state, "default_county", None) or state.settings.county
-    check_read(request, county)  # a county may close its map to all but its own people
+    check_read(request, county, conn)  # a county may close its map to all but its own people
     return county
 
 

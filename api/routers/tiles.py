@@ -82,7 +82,7 @@ def tile_response(
     if layer not in MAP_LAYERS:
         raise _no_layer(layer)
     with user_errors():
-        key = tile_key(conn, layer, county_of(request, county), z, x, y, filters)
+        key = tile_key(conn, layer, county_of(request, county, conn), z, x, y, filters)
     cache = request.app.state.tile_cache
     return _answer(request, key, lambda: build_tile(conn, cache, key), compress=True)
 
