@@ -118,8 +118,9 @@ def passwd(name: Name, county: County = None) -> None:
 def _record(session: Session, user, action: str) -> None:
     """What the row triggers do not show (a password is left out of the trace)."""
     from geo.db.audit import record
+    from geo.ledger.users import home_of
 
-    record(session, user.county_code, "app_user", action, str(user.id))
+    record(session, home_of(user), "app_user", action, str(user.id))
 
 
 @user_app.command("list")

@@ -367,3 +367,35 @@ def test_the_apps_role_reads_and_writes_rows_but_not_the_trail_through_the_coord
             conn.execute(text("DELETE FROM audit_log WHERE county_code = :c"), {"c": COUNTY})
     finally:
         app.dispose()
+
+
+def test_a_province_user_signs_in_on_citus_and_the_trace_is_filed_under_the_province(
+    nodes, citus, province
+):
+    # A region's user has no county; every audit row on Citus needs one (where it lives).
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from geo.core.settings import Settings
+    from geo.ledger.users import add_user
+    from tests.conftest import PASSWORD, sign_in
+
+    with Session(citus) as session:
+        add_user(session, None, "省厅查看员", "viewer", region="620000", password=PASSWORD,
+                 with_token=False)  # fmt: skip
+        session.commit()
+    app = make_engine(nodes.app_url())
+    try:
+        with TestClient(create_app(Settings(), app)) as browser:
+            sign_in(browser, "省厅查看员")
+            seen = browser.get("/api/regions/620000/overview")
+            assert seen.status_code == 200 and seen.json()["withheld"] == 0
+        with citus.connect() as conn:
+            last_sign_in = text(
+                "SELECT county_code FROM audit_log WHERE object_kind = 'app_user' "
+                "AND action = 'sign_in' ORDER BY at DESC LIMIT 1"
+            )
+            filed = conn.execute(last_sign_in).scalar_one()
+        assert filed == "620000"
+    finally:
+        app.dispose()

@@ -45,6 +45,7 @@ from geo.ledger.users import (
     county_departments,
     county_users,
     describe_user,
+    home_of,
     may,
     set_active,
     set_password,
@@ -156,7 +157,7 @@ def signin(
         return _signin_page(request, db, 401, name=name, county=county,
                             next=_safe_next(next), flash=str(exc), flash_kind="error")  # fmt: skip
     act_as(db, actor_of(request, signed.user))
-    record(db, signed.user.county_code, "app_user", "sign_in", str(signed.user.id))
+    record(db, home_of(signed.user), "app_user", "sign_in", str(signed.user.id))
     db.commit()
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_session_cookie(request, response, signed.cookie)
@@ -173,7 +174,7 @@ def signout(
     if user is not None and cookie:
         sign_out(db, cookie)
         act_as(db, actor_of(request, user))
-        record(db, user.county_code, "app_user", "sign_out", str(user.id))
+        record(db, home_of(user), "app_user", "sign_out", str(user.id))
         db.commit()
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/")
@@ -276,7 +277,7 @@ def password_change(
             return _password_page(request, user, 400, flash=str(exc), flash_kind="error")
         except TitlemapError as exc:
             return _password_page(request, user, 400, flash=str(exc), flash_kind="error")
-        record(db, me.county_code, "app_user", "password_change", str(me.id))
+        record(db, home_of(me), "app_user", "password_change", str(me.id))
         signed = start_session(db, me, hours=request.app.state.settings.session_hours,
                                address=_address(request),
                                user_agent=request.headers.get("user-agent"))  # fmt: skip
@@ -427,7 +428,7 @@ def admin_set_password(
 
     def reset(db: Session, target: User) -> None:
         set_password(db, target, password)
-        record(db, target.county_code, "app_user", "password_reset", str(target.id))
+        record(db, home_of(target), "app_user", "password_reset", str(target.id))
 
     return _manage(request, user, user_id, "password", reset)
 

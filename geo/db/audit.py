@@ -87,14 +87,17 @@ def bulk_load(conn: Connection | Session) -> None:
 
 def record(
     conn: Connection | Session,
-    county: str | None,
+    county: str,
     object_kind: str,
     action: str,
     object_id: str | None = None,
     before: dict | None = None,
     after: dict | None = None,
 ) -> None:
-    """Append one row by hand: what no table change shows (a sign-in, an export, a load)."""
+    """Append one row by hand: what no table change shows (a sign-in, an export, a load).
+    `county`: the county the row is filed under — a city's or the province's user's own
+    actions under its region's code (on Citus every row needs one: it says where the row
+    lives)."""
     conn.execute(
         text(
             "INSERT INTO audit_log (at, actor, department, address, county_code, object_kind, "
