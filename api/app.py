@@ -38,6 +38,7 @@ from geo.db import audit, revisions
 from geo.db.engine import get_app_engine, open_async_pool
 from geo.db.memo import RevisionMemo
 from geo.ledger.counties import county_choices
+from geo.ledger.regions import RollupKeeper
 from geo.query.tiles import TileCache
 
 DESCRIPTION = """
@@ -53,12 +54,19 @@ Geometries are stored in EPSG:4490; areas are measured in the county's Gauss-KrÃ
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # While serving: data revisions held in memory (PostgreSQL says when they change), and an
     # asyncio pool for tiles built on the event loop (api.routers.tiles).
+    # And the regions' roll-ups kept fresh in the background (geo.ledger.regions).
     engine = app.state.engine
     revisions.watch(engine)
     app.state.async_pool = await open_async_pool(engine)
+    every = app.state.settings.rollup_refresh_s
+    keeper = app.state.rollups = RollupKeeper(engine, every, min(60, every)) if every else None
+    if keeper is not None:
+        keeper.start()
     try:
         yield
     finally:
+        if keeper is not None:
+            keeper.stop()
         pool, app.state.async_pool = app.state.async_pool, None
         await pool.close()
         revisions.unwatch(engine)

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     tile_cache_mb: int = Field(
         default=64, ge=0, description="built tiles kept in memory, per worker (0: build every tile)"
     )
+    rollup_refresh_s: float = Field(
+        default=300,
+        ge=0,
+        description="while serving, refresh the counties' overview roll-ups "
+        "this often, in seconds (0: only when an overview asks)",
+    )
     county: str = "629901"
     basemap: str = Field(
         default="none", description="none (the county's own layers) | tianditu | an XYZ URL"
