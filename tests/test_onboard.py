@@ -302,3 +302,27 @@ def test_the_upload_gives_the_same_plan(new_database, folder):
     assert refused.status_code == 403
     assert client.post("/api/onboard", files=files[:2]).status_code == 401
     engine.dispose()
+
+
+# -- a city of counties that came in from their own files (issue 17) -------------------------
+
+
+def test_a_city_holds_the_onboarded_county_beside_another_and_sums_them(demo_database, folder):
+    # 柳川县 from its offices' folder, beside the demo county, under a city added by command:
+    # its row is its own spreadsheet's totals and the city's totals are the counties' sums.
+    from geo.ledger.regions import overview
+
+    with demo_database("onboard_city") as engine:
+        result = onboard_cli(engine, folder.folder, "--name", lc.NAME)
+        assert result.returncode == 0, result.stdout + result.stderr
+        added = run_cli("region", "add", "629900", "示例市", env={"DATABASE_URL": url_of(engine)})
+        assert added.returncode == 0 and "629900" in added.stdout, added.stderr
+        with engine.connect() as conn:
+            city = overview(conn, "629900")
+            (demo,) = rates(conn, "629901")
+    rows = {row["code"]: row for row in city["counties"]}
+    assert set(rows) == {"629901", lc.CODE} and city["withheld"] == 0
+    assert {k: rows[lc.CODE][k] for k in lc.TOTALS} == lc.TOTALS
+    assert {k: rows["629901"][k] for k in lc.TOTALS} == {k: demo[k] for k in lc.TOTALS}
+    for key in (*lc.TOTALS, "compounds", "units_sold"):
+        assert city["totals"][key] == rows["629901"][key] + rows[lc.CODE][key], key
