@@ -23,6 +23,8 @@ Triggers run on the shards, on the workers (`citus.enable_unsafe_triggers`, geo.
 """
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
@@ -165,9 +167,18 @@ def distribute(engine: Engine) -> None:
 
 def is_distributed(conn: Connection, table: str = ANCHOR) -> bool:
     """Whether `table` is a Citus table here (False on plain PostGIS)."""
-    if conn.execute(text("SELECT to_regclass('pg_dist_partition')")).scalar() is None:
-        return False
-    return table in _distributed(conn)
+    return placed_by_citus(lambda sql: conn.execute(text(sql)).scalar(), table)
+
+
+def placed_by_citus(scalar: Callable[[str], Any], table: str) -> bool:
+    """The one test of "is this Citus", for SQLAlchemy and psycopg connections alike (the
+    revision listener has only the latter): `scalar(sql)` runs a query, gives its value."""
+    if table not in DISTRIBUTED and table not in REFERENCE:
+        raise ValueError(f"not a table of the schema: {table}")
+    if scalar("SELECT to_regclass('pg_dist_partition')") is None:
+        return False  # no Citus in this database
+    return bool(scalar(f"SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = "
+                       f"to_regclass('{table}')"))  # fmt: skip
 
 
 def _check_citus(conn: Connection) -> None:

@@ -24,6 +24,7 @@ import weakref
 import psycopg
 from sqlalchemy import Connection, Engine, event, text
 
+from geo.db.distribute import placed_by_citus
 from geo.db.engine import driver_dsn
 
 CHANNEL = "titlemap_data_revision"  # migration 0004
@@ -151,10 +152,7 @@ class RevisionWatcher:
 
 def _on_shards(conn: psycopg.Connection) -> bool:
     """Whether data_revision is a distributed Citus table here (geo.db.distribute)."""
-    if conn.execute("SELECT to_regclass('pg_dist_partition')").fetchone()[0] is None:
-        return False
-    query = "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('data_revision')"
-    return conn.execute(query).fetchone() is not None
+    return placed_by_citus(lambda sql: conn.execute(sql).fetchone()[0], "data_revision")
 
 
 _WATCHERS: "weakref.WeakKeyDictionary[Engine, RevisionWatcher]" = weakref.WeakKeyDictionary()
