@@ -150,3 +150,13 @@ def target_class(rate: float | None, target: float | None, meets: bool | None = 
     if target is None or rate >= target - NEAR_TARGET - 1e-9:
         return "near"
     return "behind"
+
+
+def county_class(row: dict) -> str:
+    """An overview row's class (geo.ledger.regions): the page, the API and the print use it."""
+    rate, target = row.get("overall_rate"), row.get("target_rate")
+    return target_class(
+        None if rate is None else float(rate),
+        None if target is None else float(target),
+        row.get("meets_target"),
+    )

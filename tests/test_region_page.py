@@ -18,6 +18,7 @@ from geo.db.engine import make_engine
 from geo.db.schema import upgrade
 from geo.demo.province import generate_province, load_province
 from geo.ledger.regions import overview
+from maps.styles import TARGET_CLASSES, county_class
 from tests.conftest import REPO, Server, app_role, run_cli
 from tests.test_web_map import MapPage
 
@@ -95,7 +96,9 @@ def test_the_page_draws_the_counties_ranks_and_burn_downs(page, province):
         "Array.from(document.querySelectorAll('path.tm-region-county'))"
         ".map(p => p.getAttribute('fill'))"
     )
-    assert all(fill and fill.startswith("#") for fill in fills)
+    # each county in its class's colour, the class decided once (maps.styles.county_class)
+    colour = {r["code"]: TARGET_CLASSES[county_class(r)]["colour"] for r in figures["counties"]}
+    assert [fill.lower() for fill in fills] == [colour[code].lower() for code in paths]
     rows = ranking(page)
     assert [row["code"] for row in rows] == expected
     assert [row["rank"] for row in rows] == [row["rank"] for row in figures["counties"]]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maps.print.region import county_class, region_pdf
-from maps.styles import TARGET_CLASSES
+from maps.print.region import region_pdf
+from maps.styles import TARGET_CLASSES, county_class
 from tests.conftest import REPO
 
 ON = date(2026, 12, 7)

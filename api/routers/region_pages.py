@@ -22,7 +22,7 @@ from api.dependencies import Day, connection, region_of
 from api.pages import html_page
 from api.routers.account import page_context, refused_page, to_sign_in
 from geo.core.dates import cn_date, today
-from maps.styles import NEAR_TARGET, TARGET_CLASSES
+from maps.styles import TARGET_CLASSES
 from maps.webmap import static_url
 
 router = APIRouter(tags=["regions"])
@@ -56,7 +56,7 @@ def region_page(
         request, user, title=f"{region['name']}不动产登记化解进度总览", region=region,
         as_of=cn_date(day), goal=_words(region), print_url=f"/print/region/{code}.pdf{dated}",
         overview_url=f"{api}/overview{dated}", outlines_url=f"{api}/counties.geojson",
-        burndown_url=f"{api}/burndown", classes=TARGET_CLASSES, near=NEAR_TARGET,
+        burndown_url=f"{api}/burndown", classes=TARGET_CLASSES,
         css=[static_url("vendor/leaflet/leaflet.css"), static_url("titlemap/region.css")],
         scripts=[static_url("vendor/leaflet/leaflet.js"), static_url("titlemap/core.js"),
                  static_url("titlemap/pages/region.js")],

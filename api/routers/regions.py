@@ -18,7 +18,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.auth import reader
@@ -30,6 +30,7 @@ from geo.ledger.regions import (
     visible_regions,
 )
 from geo.ledger.stats import RATE_DEFINITIONS
+from maps.styles import county_class
 
 router = APIRouter(prefix="/api/regions", tags=["regions"])
 
@@ -77,6 +78,7 @@ class CountyRow(Figures):
     name: str
     overall_rate_basis: str
     rank: int
+    target_class: str = Field(description="met / near / behind / none (maps.styles.county_class)")
 
 
 class Totals(Figures):
@@ -151,7 +153,15 @@ def region_overview(
     as_of: Annotated[Day | None, Query(description="截至日期 / as of (YYYY-MM-DD)")] = None,
 ) -> Overview:
     _, counties = region_of(request, conn, code)
-    return Overview(**overview(conn, code, counties, as_of), definitions=RATE_DEFINITIONS)
+    return Overview(**_classed(conn, code, counties, as_of), definitions=RATE_DEFINITIONS)
+
+
+def _classed(conn: Connection, code: str, counties: list[str], as_of=None) -> dict:
+    """The overview, each county with its class against target (the page colours by it)."""
+    figures = overview(conn, code, counties, as_of)
+    for row in figures["counties"]:
+        row["target_class"] = county_class(row)
+    return figures
 
 
 @router.get(
@@ -160,7 +170,7 @@ def region_overview(
 )
 def region_outlines(request: Request, code: str, conn: Conn) -> Outlines:
     _, counties = region_of(request, conn, code)
-    figures = {row["code"]: row for row in overview(conn, code, counties)["counties"]}
+    figures = {row["code"]: row for row in _classed(conn, code, counties)["counties"]}
     outlines = county_outlines(conn, counties)
     for feature in outlines["features"]:
         row = CountyRow(**figures[feature["id"]])

@@ -24,7 +24,7 @@ from maps.print.furniture import map_frame, north_arrow, scale_bar
 from maps.print.geometry import draw_polygons
 from maps.print.sheet import INK, PAPERS, Sheet, align_x, line_height, put_text, write_pdf
 from maps.print.text import clean, cn_date, fit, percent, short_date, units
-from maps.styles import TARGET_CLASSES, target_class
+from maps.styles import TARGET_CLASSES, county_class
 
 MARGIN = 10.0  # mm
 GAP = 5.0  # between the map and the table, and between table blocks
@@ -85,13 +85,6 @@ COLUMNS = [
     RegionColumn("停滞小区", lambda r: units(r.get("stalled"))),
     RegionColumn("完成时限", lambda r: _deadline(r.get("target_deadline")), "center"),
 ]
-
-
-def county_class(row: dict) -> str:
-    """The county's class in maps.styles.TARGET_CLASSES."""
-    return target_class(
-        _float(row.get("overall_rate")), _float(row.get("target_rate")), row.get("meets_target")
-    )
 
 
 def region_title(overview: dict) -> str:

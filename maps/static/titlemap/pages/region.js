@@ -12,7 +12,6 @@
   var U = T.util, el = U.el, add = U.add, clear = U.clear, pct = U.pct, num = U.num,
     cnDate = U.cnDate, swatch = U.swatch;
   var classes = JSON.parse(root.getAttribute('data-classes') || '{}');
-  var near = Number(root.getAttribute('data-near') || 0.1);
   var summary = root.querySelector('.tm-region-summary');
 
   function getJSON(url) {
@@ -28,14 +27,8 @@
 
   function countyUrl(code) { return '/?county=' + encodeURIComponent(code); }
 
-  // The county's class, as maps.styles.target_class decides it: the figures' own verdict first.
-  function classOf(row) {
-    if (row.overall_rate === null || row.overall_rate === undefined) return 'none';
-    if (row.meets_target) return 'met';
-    var target = row.target_rate;
-    if (target === null || target === undefined || row.overall_rate >= target - near - 1e-9) return 'near';
-    return 'behind';
-  }
+  // The county's class comes with its row (maps.styles.county_class decides it, once).
+  function classOf(row) { return row.target_class || 'none'; }
 
   function colourOf(row) { return (classes[classOf(row)] || {}).colour || '#999999'; }
 
