@@ -32,21 +32,28 @@ def closing_rule_stage(conn: Connection, plan: Plan) -> Found:
     rule = conn.execute(
         text("SELECT closing_rule FROM county WHERE code = :county"), plan.params()
     ).scalar_one()
-    label = CLOSING_RULE_LABELS[ClosingRule(rule)]
     rows = conn.execute(text(CLOSED_SQL), plan.params()).all()
     found = Found()
     for row in rows:
-        breach = closing_breach(row, rule)
-        if breach is None:
-            continue
-        done = row.units_first_registered if rule == "first_registered" else row.units_transferred
-        zh, _, en = breach.partition(" / ")
-        day = f"（{cn_date(row.closed_on)}）" if row.closed_on else ""
-        found.problems.append(Problem(
-            "closing_rule", compound=row.code, compound_name=row.name,
-            related=[label], value=row.units_task - done,
-            unit="套", lon=row.lon, lat=row.lat,
-            reason=f"小区 {row.code} {row.name} 已销号{day}，不符合本县销号规则“{label}”：{zh}",
-            reason_en=f"compound {row.code} is closed against the county's rule ({rule}): {en}",
-        ))  # fmt: skip
+        problem = closing_problem(row, rule)
+        if problem is not None:
+            found.problems.append(problem)
     return found
+
+
+def closing_problem(row, rule: str) -> Problem | None:
+    """A closed entry (a row of CLOSED_SQL) against the county's `rule`; None if it meets it."""
+    breach = closing_breach(row, rule)
+    if breach is None:
+        return None
+    label = CLOSING_RULE_LABELS[ClosingRule(rule)]
+    done = row.units_first_registered if rule == "first_registered" else row.units_transferred
+    zh, _, en = breach.partition(" / ")
+    day = f"（{cn_date(row.closed_on)}）" if row.closed_on else ""
+    return Problem(
+        "closing_rule", compound=row.code, compound_name=row.name,
+        related=[label], value=row.units_task - done,
+        unit="套", lon=row.lon, lat=row.lat,
+        reason=f"小区 {row.code} {row.name} 已销号{day}，不符合本县销号规则“{label}”：{zh}",
+        reason_en=f"compound {row.code} is closed against the county's rule ({rule}): {en}",
+    )  # fmt: skip

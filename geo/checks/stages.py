@@ -1,12 +1,12 @@
 """The SQL of the parcel checks: the plan a run follows and each stage's statements."""
 
 import json
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
@@ -200,21 +200,25 @@ def code_stage(conn: Connection, plan: Plan) -> Found:
         plan.params(bad=bad),
     )  # fmt: skip
     for row in rows:
-        if not is_parcel_code_attempt(row.code):  # a survey's own plot number: no code yet
-            found.problems.append(Problem(
-                "no_parcel_code", row.code, lon=row.lon, lat=row.lat,
-                reason=f"尚无宗地代码：按勘测定界的本地编号“{row.code}”导入，赋码后更正",
-                reason_en=f"no parcel code yet: imported by the survey's own number {row.code!r}",
-            ))  # fmt: skip
-            continue
-        failures = check_parcel_code(row.code, plan.county)
-        found.problems.append(Problem(
-            "parcel_code", row.code, lon=row.lon, lat=row.lat, related=[f.rule for f in failures],
-            reason="宗地代码有误：" + "；".join(f"第 {f.position} 位，{f.zh}" for f in failures),
-            reason_en="wrong parcel code: "
-            + "; ".join(f"position {f.position}: {f.en}" for f in failures),
-        ))  # fmt: skip
+        found.problems.append(code_problem(row.code, plan.county, row.lon, row.lat))
     return found
+
+
+def code_problem(code: str, county: str, lon: float | None, lat: float | None) -> Problem:
+    """A code `parcel_code_pattern` refused, explained position by position."""
+    if not is_parcel_code_attempt(code):  # a survey's own plot number: no code yet
+        return Problem(
+            "no_parcel_code", code, lon=lon, lat=lat,
+            reason=f"尚无宗地代码：按勘测定界的本地编号“{code}”导入，赋码后更正",
+            reason_en=f"no parcel code yet: imported by the survey's own number {code!r}",
+        )  # fmt: skip
+    failures = check_parcel_code(code, county)
+    return Problem(
+        "parcel_code", code, lon=lon, lat=lat, related=[f.rule for f in failures],
+        reason="宗地代码有误：" + "；".join(f"第 {f.position} 位，{f.zh}" for f in failures),
+        reason_en="wrong parcel code: "
+        + "; ".join(f"position {f.position}: {f.en}" for f in failures),
+    )  # fmt: skip
 
 
 def validity_stage(conn: Connection, plan: Plan) -> Found:
@@ -281,22 +285,31 @@ def parcel_stage(conn: Connection, plan: Plan, n: int, k: int) -> Found:
             problems.append(_area_problem(code, lon, lat, drawn, recorded, tol, epsg))
         due, paid = due or 0.0, paid or 0.0
         if due - paid > owed_tol:
-            owed = due - paid
-            d, p, o = f"{due:,.2f}", f"{paid:,.2f}", f"{owed:,.2f}"  # each formatted once
-            problems.append(Problem(
-                "arrears", code, lon=lon, lat=lat, value=round(owed, 2), unit="元",
-                reason=f"应缴土地出让金 {d} 元，已缴 {p} 元，欠缴 {o} 元",
-                reason_en=f"land premium due {d}, paid {p}, owed {o} yuan",
-            ))  # fmt: skip
+            problems.append(_arrears_problem(code, lon, lat, due, paid))
         if orphan:
-            problems.append(Problem(
-                "orphan_parcel", code, lon=lon, lat=lat, related=on_it.split("、") if on_it else [],
-                reason="宗地未关联任何小区" + (f"；其上有小区 {on_it}，但未建立关联" if on_it
-                                              else "；其上也没有小区"),
-                reason_en="the parcel belongs to no compound"
-                + (f"; compounds {on_it} stand on it unlinked" if on_it else ""),
-            ))  # fmt: skip
+            problems.append(_orphan_problem(code, lon, lat, on_it))
     return found
+
+
+def _arrears_problem(code: str, lon, lat, due: float, paid: float) -> Problem:
+    owed = due - paid
+    d, p, o = f"{due:,.2f}", f"{paid:,.2f}", f"{owed:,.2f}"  # each formatted once
+    return Problem(
+        "arrears", code, lon=lon, lat=lat, value=round(owed, 2), unit="元",
+        reason=f"应缴土地出让金 {d} 元，已缴 {p} 元，欠缴 {o} 元",
+        reason_en=f"land premium due {d}, paid {p}, owed {o} yuan",
+    )  # fmt: skip
+
+
+def _orphan_problem(code: str, lon, lat, on_it: str | None) -> Problem:
+    """`on_it`: the compounds standing on the parcel, joined by 、 (or None)."""
+    return Problem(
+        "orphan_parcel", code, lon=lon, lat=lat, related=on_it.split("、") if on_it else [],
+        reason="宗地未关联任何小区" + (f"；其上有小区 {on_it}，但未建立关联" if on_it
+                                      else "；其上也没有小区"),
+        reason_en="the parcel belongs to no compound"
+        + (f"; compounds {on_it} stand on it unlinked" if on_it else ""),
+    )  # fmt: skip
 
 
 def _area_problem(code, lon, lat, drawn: float, recorded: float | None, tol: float,
@@ -448,7 +461,12 @@ def compound_stage(conn: Connection, plan: Plan, share: Share) -> Found:
             continue
         numbered[(row.kind, row.code)] += 1
         piece = f"{row.kind}:{row.code}:{numbered[(row.kind, row.code)]}"
-        (_gap if row.kind == "gap" else _beyond)(found, row, piece)
+        if row.kind == "gap":
+            _gap(found, row, piece)
+            continue
+        depth = farthest_m(shapely.from_wkb(bytes(row.piece_wkb)),
+                           shapely.from_wkb(bytes(row.parcels_wkb)))  # fmt: skip
+        _beyond(found, row, piece, depth)
     return found
 
 
@@ -501,26 +519,45 @@ def farthest_m(piece: shapely.Geometry, parcels: shapely.Geometry) -> float:
     step = max(0.5, shapely.length(piece) / 4000)
     points = shapely.points(shapely.get_coordinates(shapely.segmentize(piece, step)))
     low = float(shapely.distance(points, parcels).max())  # a distance some point has
-    if not math.isfinite(low):
-        return 0.0
+    return settle_depth(piece, parcels, low)
+
+
+def settle_depth(piece: shapely.Geometry, parcels: shapely.Geometry, low: float) -> float:
+    """`farthest_m` from `low`, a distance some point of `piece` has from `parcels`: the buffers
+    settle it to within `DEPTH_STEP_M`."""
+    one = np.array([piece], dtype=object), np.array([parcels], dtype=object)
+    return float(settle_depths(*one, np.array([low]))[0])
+
+
+def settle_depths(pieces: np.ndarray, parcels: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """`settle_depth` of many pieces at once, step for step: the least r to within
+    `DEPTH_STEP_M`, from `low`, whose buffer of the parcels covers the piece."""
+    low = np.array(low, dtype=float)
+    done = ~np.isfinite(low)
+    low[done] = 0.0
     high = low + DEPTH_STEP_M
-    while not _covers(parcels, high, piece):
-        low, high = high, 2 * high + DEPTH_STEP_M
-    while high - low > DEPTH_STEP_M:
-        middle = (low + high) / 2
-        low, high = (low, middle) if _covers(parcels, middle, piece) else (middle, high)
+    grow = np.flatnonzero(~done)
+    while len(grow):  # doubling until a buffer covers the piece
+        short = grow[~_covers(parcels[grow], high[grow], pieces[grow])]
+        low[short], high[short] = high[short], 2 * high[short] + DEPTH_STEP_M
+        grow = short
+    halve = np.flatnonzero(~done & (high - low > DEPTH_STEP_M))
+    while len(halve):  # then halving down to the step
+        middle = (low[halve] + high[halve]) / 2
+        covered = _covers(parcels[halve], middle, pieces[halve])
+        high[halve[covered]], low[halve[~covered]] = middle[covered], middle[~covered]
+        halve = halve[high[halve] - low[halve] > DEPTH_STEP_M]
+    low[done] = 0.0
     return low
 
 
-def _covers(parcels: shapely.Geometry, distance: float, piece: shapely.Geometry) -> bool:
+def _covers(parcels: np.ndarray, distance: np.ndarray, pieces: np.ndarray) -> np.ndarray:
     # 16 segments a quarter circle: the buffer falls short of the true one by 0.12 % at most
-    return bool(shapely.covers(shapely.buffer(parcels, distance, quad_segs=16), piece))
+    return shapely.covers(shapely.buffer(parcels, distance, quad_segs=16), pieces)
 
 
-def _beyond(found: Found, row, piece: str) -> None:
+def _beyond(found: Found, row, piece: str, depth: float) -> None:
     side, side_en = side_of(row.azimuth)
-    depth = farthest_m(shapely.from_wkb(bytes(row.piece_wkb)),
-                       shapely.from_wkb(bytes(row.parcels_wkb)))  # fmt: skip
     found.pieces.append(piece_json(piece, "beyond", row.geojson, row.area, compound=row.code,
                                  parcels=row.codes, depth_m=round(depth, 2),
                                  side=side))  # fmt: skip
@@ -551,7 +588,11 @@ def name_overlap_compounds(conn: Connection, plan: Plan, found: Found) -> None:
         """),
         {"county": plan.county, "codes": codes},
     )
-    compounds = {row.code: row.compounds for row in rows}
+    name_compounds(found, {row.code: row.compounds for row in rows})
+
+
+def name_compounds(found: Found, compounds: dict[str, list[str]]) -> None:
+    """Each overlap problem's compounds (`compounds`: parcel code → its compounds' codes)."""
     for problem in found.problems:
         if problem.check != "overlap":
             continue
@@ -581,16 +622,22 @@ def lonely_compounds(conn: Connection, plan: Plan) -> Found:
     found = Found(counts={"compounds": conn.execute(text(total + plan.only("c.id", "cids")),
                                                      params).scalar_one()})  # fmt: skip
     for row in conn.execute(text(sql), params).all():
-        under = row.parcels_under
-        found.problems.append(Problem(
-            "compound_no_parcel", compound=row.code, compound_name=row.name,
-            related=under.split("、") if under else [], lon=row.lon, lat=row.lat,
-            reason=f"小区 {row.code} {row.name} 没有关联任何宗地"
-            + (f"；其下有宗地 {under}，但未建立关联" if under else "；其下也没有宗地"),
-            reason_en=f"compound {row.code} has no parcel linked"
-            + (f"; parcels {under} lie under it unlinked" if under else ""),
-        ))  # fmt: skip
+        found.problems.append(
+            _lonely_problem(row.code, row.name, row.lon, row.lat, row.parcels_under)
+        )
     return found
+
+
+def _lonely_problem(code: str, name: str, lon, lat, under: str | None) -> Problem:
+    """`under`: the parcels lying under the compound, joined by 、 (or None)."""
+    return Problem(
+        "compound_no_parcel", compound=code, compound_name=name,
+        related=under.split("、") if under else [], lon=lon, lat=lat,
+        reason=f"小区 {code} {name} 没有关联任何宗地"
+        + (f"；其下有宗地 {under}，但未建立关联" if under else "；其下也没有宗地"),
+        reason_en=f"compound {code} has no parcel linked"
+        + (f"; parcels {under} lie under it unlinked" if under else ""),
+    )  # fmt: skip
 
 
 def planned_stage(conn: Connection, plan: Plan) -> Found:
@@ -626,21 +673,26 @@ def planned_stage(conn: Connection, plan: Plan) -> Found:
     tol = plan.settings.planned_tolerance_m2
     found = Found()
     for row in conn.execute(text(sql), plan.params(tol=tol)).all():
-        kind = PLANNED_AREA_LABELS[PlannedAreaKind(row.kind)]
-        what = f"“{row.name}”" if row.name.startswith(kind) else f"{kind}“{row.name}”"
-        share = row.area / row.parcel_area if row.parcel_area else 0.0
-        part = f"{share:.1%}" if share >= 0.001 else "不足 0.1%"
-        piece = f"planned:{row.code}:{row.area_code}"
-        found.pieces.append(piece_json(piece, "planned", row.geojson, row.area, parcels=[row.code],
-                                     planned=row.name, planned_kind=kind))  # fmt: skip
-        found.problems.append(Problem(
-            "planned", parcel=row.code, related=[row.name], value=round(row.area, 2), unit="m²",
-            lon=row.lon, lat=row.lat, pieces=[piece],
-            reason=f"压占{what} {sqm(row.area)}（占宗地 {part}），超过规划冲突容差 {tol:g} m²",
-            reason_en=f"{row.area:.2f} m² ({share:.1%} of the parcel) under {row.kind} "
-            f"{row.name!r}, beyond {tol:g} m²",
-        ))  # fmt: skip
+        _planned(found, row, tol)
     return found
+
+
+def _planned(found: Found, row, tol: float) -> None:
+    """A parcel on a planned road or green space: its piece and problem."""
+    kind = PLANNED_AREA_LABELS[PlannedAreaKind(row.kind)]
+    what = f"“{row.name}”" if row.name.startswith(kind) else f"{kind}“{row.name}”"
+    share = row.area / row.parcel_area if row.parcel_area else 0.0
+    part = f"{share:.1%}" if share >= 0.001 else "不足 0.1%"
+    piece = f"planned:{row.code}:{row.area_code}"
+    found.pieces.append(piece_json(piece, "planned", row.geojson, row.area, parcels=[row.code],
+                                 planned=row.name, planned_kind=kind))  # fmt: skip
+    found.problems.append(Problem(
+        "planned", parcel=row.code, related=[row.name], value=round(row.area, 2), unit="m²",
+        lon=row.lon, lat=row.lat, pieces=[piece],
+        reason=f"压占{what} {sqm(row.area)}（占宗地 {part}），超过规划冲突容差 {tol:g} m²",
+        reason_en=f"{row.area:.2f} m² ({share:.1%} of the parcel) under {row.kind} "
+        f"{row.name!r}, beyond {tol:g} m²",
+    ))  # fmt: skip
 
 
 def developer_stage(conn: Connection, plan: Plan) -> Found:
@@ -656,23 +708,30 @@ def developer_stage(conn: Connection, plan: Plan) -> Found:
     rows = conn.execute(text(sql), plan.params()).all()
     found = Found(counts={"developers": len(rows)})
     for row in rows:
-        if credit_code_ok(row.credit_code):
-            continue  # the fast path; the full check explains the rest position by position
-        if not row.credit_code:  # a developer a file named without its code
-            found.problems.append(Problem(
-                "credit_code", compound="、".join(row.compounds) or None, related=[row.name, ""],
-                reason=f"开发企业 {row.name} 尚无统一社会信用代码，请补录",
-                reason_en=f"developer {row.name} has no credit code yet",
-            ))  # fmt: skip
-            continue
-        failures = check_credit_code(row.credit_code)
-        if failures:
-            found.problems.append(Problem(
-                "credit_code", compound="、".join(row.compounds) or None,
-                related=[row.name, row.credit_code or ""],
-                reason=f"开发企业 {row.name} 的统一社会信用代码“{row.credit_code or ''}”有误："
-                + "；".join(f"第 {f.position} 位，{f.zh}" for f in failures),
-                reason_en=f"credit code {row.credit_code!r} of {row.name}: "
-                + "; ".join(f"position {f.position}: {f.en}" for f in failures),
-            ))  # fmt: skip
+        problem = developer_problem(row.name, row.credit_code, row.compounds)
+        if problem is not None:
+            found.problems.append(problem)
     return found
+
+
+def developer_problem(name: str, credit_code: str | None, compounds: list[str]) -> Problem | None:
+    """A developer's credit code, missing or wrong (None when it is right)."""
+    if credit_code_ok(credit_code):
+        return None  # the fast path; the full check explains the rest position by position
+    if not credit_code:  # a developer a file named without its code
+        return Problem(
+            "credit_code", compound="、".join(compounds) or None, related=[name, ""],
+            reason=f"开发企业 {name} 尚无统一社会信用代码，请补录",
+            reason_en=f"developer {name} has no credit code yet",
+        )  # fmt: skip
+    failures = check_credit_code(credit_code)
+    if not failures:
+        return None
+    return Problem(
+        "credit_code", compound="、".join(compounds) or None,
+        related=[name, credit_code or ""],
+        reason=f"开发企业 {name} 的统一社会信用代码“{credit_code or ''}”有误："
+        + "；".join(f"第 {f.position} 位，{f.zh}" for f in failures),
+        reason_en=f"credit code {credit_code!r} of {name}: "
+        + "; ".join(f"position {f.position}: {f.en}" for f in failures),
+    )  # fmt: skip
