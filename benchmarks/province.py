@@ -1,7 +1,8 @@
 """Benchmark: a province on one titlemap — each figure beside the same figure for one county.
 
     .venv/bin/python benchmarks/province.py --counties 100 --compounds-per-county 1000
-        [--events-per-entry 100] [--citus] [--keep DIR] [--json FILE]
+        [--parcels-per-compound 10] [--events-per-entry 100] [--citus] [--keep DIR]
+        [--json FILE]
         [--connections 50] [--seconds 20]
 
 Generates a province (geo.demo.province.generate_province: demo counties side by side, 20
@@ -406,7 +407,8 @@ def generate(args) -> tuple[list, float]:
     cities = -(-args.counties // COUNTIES_PER_CITY)
     per_city = min(args.counties, COUNTIES_PER_CITY)
     seconds, counties = clock(lambda: generate_province(
-        PROVINCE, cities, per_city, args.compounds_per_county))  # fmt: skip
+        PROVINCE, cities, per_city, args.compounds_per_county,
+        parcels_per_compound=args.parcels_per_compound))  # fmt: skip
     return counties[: args.counties], seconds
 
 
@@ -457,6 +459,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--counties", type=int, default=100)
     parser.add_argument("--compounds-per-county", type=int, default=1000)
+    parser.add_argument(
+        "--parcels-per-compound",
+        type=float,
+        help="about this many parcels a compound (default: the demo's ≈1.9)",
+    )
     parser.add_argument("--events-per-entry", type=int, default=100)
     parser.add_argument("--citus", action="store_true", help="also on a 3-node Citus cluster")
     parser.add_argument("--keep", type=Path, help="keep the clusters here")

@@ -436,3 +436,55 @@ def test_many_developers_keep_distinct_credit_codes():
     assert len(devs) == 2500
     assert devs["credit_code"].is_unique
     assert all(is_valid_credit_code(c) for c in devs["credit_code"])
+
+
+# -- more parcels a compound (issue 17's province: 10 a compound) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def dense() -> demo.DemoCounty:
+    return demo.generate(N, seed=1, parcels_per_compound=10)
+
+
+def test_default_parcels_unchanged(county):
+    assert_same(county, demo.generate(N, seed=1, parcels_per_compound=None))
+    assert len(county.parcels) == 286  # the demo's 1–3 a compound, as data/demo/ ships
+
+
+def test_ten_parcels_a_compound(county, dense):
+    assert abs(len(dense.parcels) / (10 * N) - 1) < 0.15
+    assert dense.parcels["code"].is_unique
+    assert all(PARCEL_CODE_RE.match(code) for code in dense.parcels["code"])
+    per_compound = dense.compound_parcels.groupby("compound_code").size()
+    assert per_compound.min() >= 1 and per_compound.max() - per_compound.min() >= 5  # varied
+    same_land = shapely.equals(dense.compounds.geometry.values, county.compounds.geometry.values)
+    assert same_land.all()  # the compounds stand where they did: only the parcels change
+    with pytest.raises(ValueError, match="at least 1"):
+        demo.generate(10, seed=1, parcels_per_compound=0.5)
+
+
+def test_ten_parcels_tile_their_compound_with_the_planted_problems(dense):
+    """Each linked compound's strips tile it, but for the planted problems, at their shares."""
+    compounds = in_gk(dense.compounds.geometry.values)
+    parcels = in_gk(dense.parcels.geometry.values)
+    owned = parcels_of(dense)
+    beyond, overlapping = 0, 0
+    for i, code in enumerate(dense.compounds["code"]):
+        mine = owned.get(code, [])
+        if not mine:
+            continue
+        covered = shapely.union_all(parcels[mine])
+        beyond += shapely.difference(compounds[i], covered).area > 1.0
+        assert shapely.difference(covered, compounds[i]).area < 1.0
+        left, right = shapely.STRtree(parcels[mine]).query(parcels[mine], predicate="overlaps")
+        pairs = {(a, b) for a, b in zip(left, right, strict=True) if a < b}
+        overlapping += any(
+            shapely.intersection(parcels[mine[a]], parcels[mine[b]]).area > 1 for a, b in pairs
+        )
+    no_parcel = len(set(dense.compounds["code"]) - set(owned))
+    orphans = set(dense.parcels["code"]) - set(dense.compound_parcels["parcel_code"])
+    assert (no_parcel, beyond, overlapping, len(orphans)) == (4, 4, 3, 2)
+    error = (dense.parcels["recorded_area_m2"] / shapely.area(parcels) - 1).abs()
+    assert (error > 0.03).sum() == round(0.03 * (len(dense.parcels) - len(orphans)))
+    narrowest = shapely.minimum_bounding_radius(parcels)  # a strip is not a sliver
+    assert narrowest.min() > 10

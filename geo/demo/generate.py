@@ -76,8 +76,13 @@ from geo.demo.records import (
 # -- generate --------------------------------------------------------------------------------
 
 
-def generate(n_compounds: int = 150, seed: int = 1) -> DemoCounty:
-    """The demo county with `n_compounds` compounds; the same seed gives the same county."""
+def generate(
+    n_compounds: int = 150, seed: int = 1, parcels_per_compound: float | None = None
+) -> DemoCounty:
+    """The demo county with `n_compounds` compounds; the same seed gives the same county.
+
+    `parcels_per_compound`: about that many parcels (strips of its land) a compound; None
+    keeps the demo's 1–3 (≈1.9), the county the tests and data/demo/ are pinned to."""
     if n_compounds < 1:
         raise ValueError("n_compounds must be at least 1")
     n = n_compounds
@@ -124,7 +129,7 @@ def generate(n_compounds: int = 150, seed: int = 1) -> DemoCounty:
     normal = sorted(set(range(len(devs))) - set(bad))
     dev_of = _assign_developers(n, status, bad, normal, rand[5])
 
-    plan = _plan_parcels(lots, rng[6])
+    plan = _plan_parcels(lots, rng[6], parcels_per_compound)
     off_land = set(plan.beyond.tolist()) | set(plan.area_off.tolist())
     bad_set = set(bad)
     blockers = {

@@ -258,12 +258,26 @@ class _ParcelPlan:
     area_off: np.ndarray  # one of its parcels has a wrong recorded area
 
 
-def _plan_parcels(lots: _Lots, rng: np.random.Generator) -> _ParcelPlan:
+MIN_STRIP_M = 4.0  # a parcel strip no narrower than this, so narrow compounds get fewer
+NO_PARCEL = 0.03  # share of compounds planted with no parcel at all
+
+
+def _plan_parcels(
+    lots: _Lots, rng: np.random.Generator, per_compound: float | None = None
+) -> _ParcelPlan:
+    """Strips per compound: 1–3 (the demo's ≈1.9), or about `per_compound` (±50 %, at least 1,
+    no strip under MIN_STRIP_M wide); then the planted problems at their shares either way."""
     n = len(lots.size)
     width = lots.size[:, 0]
-    strips = np.minimum(rng.integers(1, 4, n), np.clip(width // 25, 1, 3)).astype(int)
+    if per_compound is not None and per_compound < 1:
+        raise ValueError("parcels_per_compound must be at least 1")
+    if per_compound is None:
+        strips = np.minimum(rng.integers(1, 4, n), np.clip(width // 25, 1, 3)).astype(int)
+    else:
+        # The compounds left without a parcel make up for, so parcels ≈ per_compound × n.
+        strips = _strip_counts(width, per_compound / (1 - NO_PARCEL), rng)
     order = rng.permutation(n)
-    a, b, c = _share(n, 0.03), _share(n, 0.03), _share(n, 0.02)
+    a, b, c = _share(n, NO_PARCEL), _share(n, 0.03), _share(n, 0.02)
     no_parcel, beyond, overlap = order[:a], order[a : a + b], order[a + b : a + b + c]
     strips[no_parcel] = 0
     strips[overlap] = np.maximum(strips[overlap], 2)
@@ -271,6 +285,13 @@ def _plan_parcels(lots: _Lots, rng: np.random.Generator) -> _ParcelPlan:
     area_off = rest[: _share(int(strips.sum()), 0.03)] if len(rest) else rest
     return _ParcelPlan(strips, np.sort(no_parcel), np.sort(beyond), np.sort(overlap),
                        np.sort(area_off))  # fmt: skip
+
+
+def _strip_counts(width: np.ndarray, mean: float, rng: np.random.Generator) -> np.ndarray:
+    # Uniform on [0.5, 1.5] × mean rounded: mean ≈ `mean`, the spread of a real 小区's 宗地.
+    wanted = np.maximum(1, np.round(mean * rng.uniform(0.5, 1.5, len(width))))
+    # Strips get 0.6–1.4 × an even share of the width (_strip_edges): 0.6 × keeps ≈ MIN_STRIP_M.
+    return np.minimum(wanted, np.maximum(1, 0.6 * width // MIN_STRIP_M)).astype(int)
 
 
 def _strip_edges(plan: _ParcelPlan, lots: _Lots, rng: np.random.Generator):
