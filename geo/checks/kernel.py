@@ -324,13 +324,8 @@ class _Run:
         """Parcel row → the compounds standing on it (interiors meet), joined by 、."""
         if not len(parcels) or not len(self.c_id):
             return {}
-        tree = shapely.STRtree(self.c_geom)
-        mine, theirs = tree.query(self.p_geom[parcels])  # boxes that meet (`&&`)
-        p, c = parcels[mine], theirs
-        same = self.p_county[p] == self.c_county[c]
-        p, c = p[same], c[same]
-        meet = shapely.relate_pattern(self.c_geom[c], self.p_geom[p], shapes.ANY_AREA)
-        return _joined(p[meet], self.c_code[c[meet]])
+        p, c = _meeting(self.p_geom, self.p_county, parcels, self.c_geom, self.c_county)
+        return _joined(p, self.c_code[c])
 
     # -- overlaps --------------------------------------------------------------------------------
 
@@ -510,13 +505,8 @@ class _Run:
             return
         under: dict[int, str] = {}
         if len(self.p_id):
-            tree = shapely.STRtree(self.p_geom)
-            mine, theirs = tree.query(self.c_geom[rows])  # boxes that meet (`&&`)
-            c, p = rows[mine], theirs
-            same = self.c_county[c] == self.p_county[p]
-            c, p = c[same], p[same]
-            meet = shapely.relate_pattern(self.p_geom[p], self.c_geom[c], shapes.ANY_AREA)
-            under = _joined(c[meet], self.p_code[p[meet]])
+            c, p = _meeting(self.c_geom, self.c_county, rows, self.p_geom, self.p_county)
+            under = _joined(c, self.p_code[p])
         lon, lat = _lon_lat(shapely.point_on_surface(self.c_geom[rows]))
         for k, x, y in zip(rows, lon, lat, strict=True):
             problem = _lonely_problem(self.c_code[k], self.c_name[k], x, y, under.get(k))
@@ -570,6 +560,23 @@ def _joined_lists(keys: np.ndarray, values: np.ndarray) -> dict[int, list[str]]:
     for key, value in zip(keys, values, strict=True):
         out[int(key)].append(value)
     return {key: sorted(names) for key, names in out.items()}
+
+
+def _meeting(
+    geom: np.ndarray,
+    county: np.ndarray,
+    rows: np.ndarray,
+    other: np.ndarray,
+    other_county: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (row of `rows`, row of `other`) of one county whose interiors meet in an area:
+    compounds standing on a parcel, parcels lying under a compound."""
+    mine, theirs = shapely.STRtree(other).query(geom[rows])  # boxes that meet (`&&`)
+    a, b = rows[mine], theirs
+    same = county[a] == other_county[b]
+    a, b = a[same], b[same]
+    meet = shapely.relate_pattern(other[b], geom[a], shapes.ANY_AREA)
+    return a[meet], b[meet]
 
 
 def _joined(keys: np.ndarray, values: np.ndarray) -> dict[int, str]:
