@@ -31,6 +31,7 @@ from geo.ledger import regions, stats
 from geo.ledger.rules import update_entry
 from geo.query import tiles
 from tests.conftest import free_port, run_cli
+from tests.test_web_map import fields, varints
 
 pytestmark = [
     pytest.mark.slow,
@@ -139,66 +140,25 @@ def tile_places(conn, county: str) -> list[tuple[int, int, int]]:
     return sorted({(z, *tiles.tile_of(x, y, z)) for x, y in points for z in (10, 15)})
 
 
-def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) of a protobuf message: varints and length-delimited only, the
-    wire types a vector tile uses but for the values' doubles and floats."""
-    at = 0
-
-    def varint() -> int:
-        nonlocal at
-        value = shift = 0
-        while True:
-            byte = data[at]
-            at += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    while at < len(data):
-        key = varint()
-        if key & 7 == 0:
-            yield key >> 3, varint()
-        elif key & 7 == 2:
-            size = varint()
-            yield key >> 3, data[at : at + size]
-            at += size
-        else:  # 64- or 32-bit: a double or float value
-            size = 8 if key & 7 == 1 else 4
-            yield key >> 3, data[at : at + size]
-            at += size
-
-
-def _varints(data: bytes) -> list[int]:
-    values, value, shift = [], 0, 0
-    for byte in data:
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            values.append(value)
-            value = shift = 0
-    return values
-
-
 def features(tile: bytes) -> list[tuple]:
     """The tile's features, each (layer, type, geometry commands, sorted properties), sorted:
     the same tile whatever order its rows came in (a vector tile's keys and values are
     numbered in that order)."""
     found = []
-    for number, layer in _fields(tile):
+    for number, layer in fields(tile):
         if number != 3:
             continue
-        parts = list(_fields(layer))
+        parts = list(fields(layer))
         name = next(v for n, v in parts if n == 1)
         keys = [v for n, v in parts if n == 3]
         values = [v for n, v in parts if n == 4]
         for feature in (v for n, v in parts if n == 2):
-            fields = dict(_fields(feature))
-            tags = _varints(fields.get(2, b""))
+            own = dict(fields(feature))
+            tags = varints(own.get(2, b""))
             properties = sorted(
                 (keys[k], values[v]) for k, v in zip(tags[::2], tags[1::2], strict=True)
             )
-            found.append((name, fields.get(3), _varints(fields.get(4, b"")), properties))
+            found.append((name, own.get(3), varints(own.get(4, b"")), properties))
     return sorted(found)
 
 

@@ -266,7 +266,17 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def _fields(data: bytes):
+def varints(data: bytes) -> list[int]:
+    """Every varint of a packed field (a feature's tags, its geometry commands)."""
+    values, pos = [], 0
+    while pos < len(data):
+        value, pos = _varint(data, pos)
+        values.append(value)
+    return values
+
+
+def fields(data: bytes):
+    """(field number, value) of a protobuf message, every wire type a vector tile uses."""
     pos = 0
     while pos < len(data):
         key, pos = _varint(data, pos)
@@ -286,27 +296,23 @@ def _fields(data: bytes):
 def decode_mvt(data: bytes) -> dict[str, list[dict]]:
     """Layer name → feature properties (strings, ints and bools suffice here)."""
     layers = {}
-    for field, layer in _fields(data):
+    for field, layer in fields(data):
         if field != 3:
             continue
         name, keys, values, features = "", [], [], []
-        for f, v in _fields(layer):
+        for f, v in fields(layer):
             if f == 1:
                 name = v.decode()
             elif f == 3:
                 keys.append(v.decode())
             elif f == 4:
-                for vf, vv in _fields(v):
+                for vf, vv in fields(v):
                     values.append(vv.decode() if vf == 1 else (bool(vv) if vf == 7 else vv))
             elif f == 2:
                 features.append(v)
         decoded = []
         for feature in features:
-            tags = next((v for f, v in _fields(feature) if f == 2), b"")
-            ints, pos = [], 0
-            while pos < len(tags):
-                n, pos = _varint(tags, pos)
-                ints.append(n)
+            ints = varints(next((v for f, v in fields(feature) if f == 2), b""))
             decoded.append({keys[k]: values[v] for k, v in zip(ints[::2], ints[1::2], strict=True)})
         layers[name] = decoded
     return layers
