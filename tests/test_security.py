@@ -310,7 +310,9 @@ def test_with_the_database_stopped_every_answer_is_a_quick_503(own_cluster, capl
                     response = client.get(path)
                     assert response.status_code == 503, (path, response.text)
                     assert "数据库" in one_line(response) and response.headers["Retry-After"]
-                    assert time.monotonic() - started < 2
+                    # not a hang: well under the 30 s a statement or pool wait would take (2 s
+                    # failed once at 2.6 s on the busy 2-core CI machine)
+                    assert time.monotonic() - started < 10
                 again = client.get(tile)  # a cached tile needs no query
                 assert again.status_code == 200 and again.content == cached.content
                 assert client.get("/health").status_code == 503
