@@ -199,7 +199,8 @@ def county_is_public(request: Request, county: str, conn: Connection | None = No
     try:
         return _read_public(app, county, conn)
     except OUTAGES:
-        if held is None:
+        # The caller's connection, dropped under the read, is of no further use to it: say so.
+        if held is None or (conn is not None and conn.invalidated):
             raise
         return held[1]
 

@@ -5,17 +5,20 @@ process, fresh data once it is back, and commands killed with SIGKILL halfway th
 import httpx
 import psycopg
 import pytest
-from fastapi import Depends
-from sqlalchemy import Connection
+from fastapi import Depends, Request
+from sqlalchemy import Connection, event
 
 from api.app import create_app
 from api.dependencies import connection
+from api.errors import OUTAGES
+from api.routers.compounds import compound_filter
+from api.routers.tiles import tile_response
 from benchmarks.reliability import libpq
 from benchmarks.reliability.faults import import_file, kill_halfway, ledger_file, outage, titlemap
 from benchmarks.serve import start_titlemap
 from geo.core.settings import Settings
 from tests.conftest import Server
-from tests.test_security import own_cluster  # noqa: F401  the module's own cluster, to stop
+from tests.test_security import own_cluster, town_tile  # noqa: F401  (own_cluster: to stop)
 
 COUNTY = "629901"
 
@@ -69,6 +72,32 @@ def test_a_connection_lost_as_a_request_finishes_is_no_traceback(own_cluster, ca
     assert response.status_code in (200, 503)
     # uvicorn's own handler writes to stderr: "Exception in ASGI application" and the trace
     assert "Traceback" not in capfd.readouterr().err, "a traceback was logged"
+
+
+def test_a_connection_dropped_before_a_tiles_first_read_is_an_outage_not_a_500(own_cluster):  # noqa: F811
+    """CI saw a 500 as the database stopped: a tile's connection, alive when taken, was cut
+    before the county's open-map flag was read on it; the flag's last value was used and the
+    tile then read on the dead connection ("Can't reconnect until invalid transaction is rolled
+    back", a 500). It must fail as an outage: the route then answers the held tile, or 503."""
+    _, db = own_cluster
+    app = create_app(Settings(), db)
+    request = Request({"type": "http", "app": app, "headers": [], "query_string": b""})
+    x, y = town_tile(db)
+    with db.connect() as conn:  # the flag read once: the app holds its last value
+        assert tile_response(request, conn, "compounds", 14, x, y, compound_filter(), COUNTY)
+    killer = libpq(db.url.render_as_string(hide_password=False))
+
+    def cut(dbapi_connection, *_) -> None:  # the database drops it as it is handed out
+        with psycopg.connect(killer, autocommit=True) as other:
+            pid = dbapi_connection.info.backend_pid
+            other.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+    event.listen(db.pool, "checkout", cut)
+    try:
+        with pytest.raises(OUTAGES), db.connect() as conn:
+            tile_response(request, conn, "compounds", 14, x, y, compound_filter(), COUNTY)
+    finally:
+        event.remove(db.pool, "checkout", cut)
 
 
 def _killed_and_then_whole(command: list[str], url: str) -> dict:
