@@ -42,6 +42,9 @@ def _rc() -> dict:
     font = print_font()
     return {
         "pdf.fonttype": 42,
+        # matplotlib's PDF writer sizes its font subsets by ps.fonttype: left at 3 it embeds
+        # the whole CJK font again for every 256 distinct characters (≈ 1 s each)
+        "ps.fonttype": 42,
         "pdf.compression": 6,
         "font.family": [font.family, "DejaVu Sans"],  # DejaVu: symbols the CJK face lacks
         "text.hinting": "no_hinting",  # vector output: hinting only costs time
