@@ -76,13 +76,16 @@ def squash(value: str) -> str:
     return re.sub(r"\s+", "", value)
 
 
-def assert_embedded_truetype(path: Path) -> None:
+def assert_embedded_truetype(path: Path, copies: int | None = None) -> None:
+    """The CJK font embedded as CID TrueType (subset, with its Unicode map); `copies`: how many
+    times (one per drawing process: matplotlib once wrote one per 256 distinct characters)."""
     listing = fonts(path)
     family = print_font().family.replace(" ", "")
     rows = [line for line in listing.splitlines() if family in line.replace(" ", "")]
     assert rows, listing
     for row in rows:
         assert "CID TrueType" in row and " yes yes yes " in row, listing
+    assert copies is None or len(rows) == copies, listing
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +268,8 @@ def test_area_on_a3_from_the_command_line(cluster, engine, tmp_path):
     assert "城关街道" in done.stdout
     path = save(target.read_bytes(), "area-A3-township")
     assert "示例县 城关街道 登记难化解现场办公图" in pdf_text(path, 1)
+    assert len(set(pdf_text(path))) > 256  # more distinct characters than one old subset held
+    assert_embedded_truetype(path, copies=1)
     pages_png(path, 1, page_count(path))
     bad = print_cli("area", "--planned-area", "火星片区", env=env)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
