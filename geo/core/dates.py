@@ -7,12 +7,12 @@ date cells, Excel serial days — and are read by `parse_date` alone.
 """
 
 import re
+import sys
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 BEIJING_ZONE = "Asia/Shanghai"  # for SQL: AT TIME ZONE 'Asia/Shanghai'
 BEIJING = ZoneInfo(BEIJING_ZONE)
@@ -65,22 +65,29 @@ def is_blank(value) -> bool:
         return True
     if isinstance(value, str):
         return not value.strip()
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    # pandas' NaT and NA come only from a loaded pandas: a command that reads no table does not
+    # pay for importing it (half a second of every `titlemap …` start)
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        try:
+            return bool(pandas.isna(value))
+        except (TypeError, ValueError):
+            return False
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return isinstance(value, np.datetime64) and bool(np.isnat(value))
 
 
 def parse_date(value) -> date | None:
     """A day from a cell or field; None for a blank; DateError for anything else."""
     if is_blank(value):
         return None
-    if isinstance(value, pd.Timestamp | datetime):
+    if isinstance(value, datetime):  # pandas' Timestamp too
         return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
+        return value.astype("datetime64[D]").item()
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
         low, high = EXCEL_SERIALS
         if low <= value <= high and float(value).is_integer():
