@@ -459,12 +459,19 @@ def main() -> None:
         err.print(f"[bold red]错误 / error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(1)
     except Exception as exc:
-        from geo.db.engine import DISK_FULL, disk_full
+        from sqlalchemy.exc import InterfaceError, OperationalError
 
-        if not disk_full(exc):
+        from geo.db.engine import DISK_FULL, describe_failure, disk_full, local_cluster
+
+        if disk_full(exc):
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            words = f"{DISK_FULL}（{first}）"
+        elif isinstance(exc, OperationalError | InterfaceError):  # the database out of reach
+            settings = get_settings()  # (the local cluster's address, without starting it)
+            words = describe_failure(exc, settings.database_url or local_cluster(settings).url())
+        else:
             raise  # a bug: its traceback is wanted
-        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        err.print(f"[bold red]错误 / error:[/] {DISK_FULL}（{escape(first)}）", highlight=False)
+        err.print(f"[bold red]错误 / error:[/] {escape(words)}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

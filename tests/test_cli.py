@@ -116,6 +116,10 @@ def test_unreachable_database_is_one_clear_line():
     url = f"postgresql://someone:pw@127.0.0.1:{free_port()}/gone"
     result = run_cli("db", "status", env={"DATABASE_URL": url})
     assert_one_clear_line(result, "cannot connect", "DATABASE_URL")
+    # a command that meets the database only inside its work (it printed a traceback)
+    result = run_cli("user", "list", "--county", "629901", env={"DATABASE_URL": url})
+    assert_one_clear_line(result, "cannot connect", "/gone", "DATABASE_URL")
+    assert "pw" not in result.stderr
 
 
 def test_unwritable_data_dir_is_one_clear_line():
