@@ -1,6 +1,7 @@
 """The `titlemap` command line. Errors a user can act on print one line, never a traceback."""
 
 import getpass
+import importlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -426,33 +427,43 @@ def serve(
     )
 
 
-def _mount_sub_apps() -> None:
-    # Sub-apps in their own modules: printing and checks keep their options beside their code.
-    from cli.bulletin import bulletin_app
-    from cli.checks import check_app
-    from cli.citus import citus_app
-    from cli.counties import county_app
-    from cli.onboard import onboard
-    from cli.parcels import parcel_app
-    from cli.printing import print_app
-    from cli.regions import region_app
-    from cli.users import user_app
-
-    app.add_typer(county_app, name="county")
-    app.add_typer(user_app, name="user")
-    app.add_typer(region_app, name="region")
-    app.command("onboard")(onboard)
-    app.add_typer(parcel_app, name="parcel")
-    app.add_typer(print_app, name="print")
-    app.add_typer(check_app, name="check")
-    db_app.add_typer(citus_app, name="citus")
-    app.command("bulletin")(bulletin_app)
+# Sub-apps in their own modules (printing and checks keep their options beside their code),
+# by the word that runs them: `titlemap user …` imports cli.users alone — importing them all
+# (shapely, pyproj, matplotlib's neighbours) made every command start a third of a second later.
+SUB_APPS = {
+    "county": ("cli.counties", "county_app"),
+    "user": ("cli.users", "user_app"),
+    "region": ("cli.regions", "region_app"),
+    "onboard": ("cli.onboard", "onboard"),
+    "parcel": ("cli.parcels", "parcel_app"),
+    "print": ("cli.printing", "print_app"),
+    "check": ("cli.checks", "check_app"),
+    "bulletin": ("cli.bulletin", "bulletin_app"),
+    "db citus": ("cli.citus", "citus_app"),
+}
 
 
-_mount_sub_apps()
+def mount_sub_apps(argv: list[str]) -> None:
+    """Mount the sub-app `argv` (the words after `titlemap`) runs, or every one when it names
+    none of them (help, a typo: the list shows them all)."""
+    words = [word for word in argv if not word.startswith("-")]
+    asked = " ".join(words[:2]) if words[:1] == ["db"] else " ".join(words[:1])
+    own = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    own |= {group.name for group in app.registered_groups}
+    names = [asked] if asked in SUB_APPS else [] if asked in own else list(SUB_APPS)
+    for name in names:
+        module, attribute = SUB_APPS[name]
+        sub_app = getattr(importlib.import_module(module), attribute)
+        if name == "db citus":
+            db_app.add_typer(sub_app, name="citus")
+        elif isinstance(sub_app, typer.Typer):
+            app.add_typer(sub_app, name=name)
+        else:  # a single command
+            app.command(name)(sub_app)
 
 
 def main() -> None:
+    mount_sub_apps(sys.argv[1:])
     try:
         app()
     except TitlemapError as exc:

@@ -7,7 +7,6 @@ pdftoppm into test-artifacts/print/ (git-ignored) for a person to look at.
 import itertools
 import re
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from maps.print import area_pdf, plan_visit, render_visit
 from maps.print.sheet import STATUS_HATCHES
 from maps.print.text import clean, fit, wrap
 from maps.styles import STATUS_COLOURS
-from tests.conftest import REPO, cli_env
+from tests.conftest import REPO, run_cli
 
 COUNTY = "629901"
 ON = date(2026, 11, 28)
@@ -234,36 +233,11 @@ def test_an_empty_or_unknown_selection_is_422_in_chinese(client, params, words):
         assert words in response.json()["detail"]
 
 
-def print_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    """`titlemap print …` as a user runs it (mounted here the way cli/main.py mounts it)."""
-    from cli import main as cli
-
-    if any(group.name == "print" for group in cli.app.registered_groups):
-        from tests.conftest import run_cli
-
-        return run_cli("print", *args, env=env)
-    script = (
-        "import sys, typer\n"
-        "from geo import TitlemapError\n"
-        "from cli.printing import print_app\n"
-        "app = typer.Typer(pretty_exceptions_enable=False)\n"
-        "app.add_typer(print_app, name='print')\n"
-        "app.callback()(lambda: None)\n"
-        "try:\n    app(sys.argv[1:])\n"
-        "except TitlemapError as exc:\n"
-        "    print('错误 / error:', exc, file=sys.stderr)\n    sys.exit(1)\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", script, "print", *args],
-        capture_output=True, text=True, env=cli_env(env), cwd=REPO, timeout=180,
-    )  # fmt: skip
-
-
 def test_area_on_a3_from_the_command_line(cluster, engine, tmp_path):
     target = tmp_path / "城关街道.pdf"
     env = {"DATABASE_URL": cluster.url()}
-    done = print_cli("area", "--township", "城关街道", "--paper", "A3", "--date", "2026-11-28",
-                     "--out", str(target), env=env)  # fmt: skip
+    done = run_cli("print", "area", "--township", "城关街道", "--paper", "A3",
+                   "--date", "2026-11-28", "--out", str(target), env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "城关街道" in done.stdout
     path = save(target.read_bytes(), "area-A3-township")
@@ -271,7 +245,7 @@ def test_area_on_a3_from_the_command_line(cluster, engine, tmp_path):
     assert len(set(pdf_text(path))) > 256  # more distinct characters than one old subset held
     assert_embedded_truetype(path, copies=1)
     pages_png(path, 1, page_count(path))
-    bad = print_cli("area", "--planned-area", "火星片区", env=env)
+    bad = run_cli("print", "area", "--planned-area", "火星片区", env=env)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "没有规划片区" in bad.stderr
 
