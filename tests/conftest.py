@@ -86,10 +86,12 @@ def admin_url(cluster: LocalCluster) -> str:
 def new_database(admin_url: str):
     """A factory of empty databases in the test cluster: returns the SQLAlchemy URL."""
 
-    def create(name: str) -> str:
+    def create(name: str, template: str | None = None) -> str:
+        # a template is copied file by file (0.1 s): migrating and loading took seconds
+        copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
         return url.render_as_string(hide_password=False)
 
@@ -111,16 +113,38 @@ def engine(cluster: LocalCluster, demo: demo_county.DemoCounty) -> Iterator[Engi
     db_engine.dispose()
 
 
+def _template(new_database, name: str, fill: Callable[[Engine], object]) -> str:
+    """A database `fill`ed once a session, to copy: its connections closed (a template in use
+    cannot be copied)."""
+    db_engine = make_engine(new_database(name))
+    try:
+        fill(db_engine)
+    finally:
+        db_engine.dispose()
+    return name
+
+
+@pytest.fixture(scope="session")
+def head_database(new_database) -> Callable[[str], str]:
+    """`head_database(name)`: the URL of a database of its own at the schema's head, empty."""
+    template = _template(new_database, "titlemap_head_template", upgrade)
+    return lambda name: new_database(name, template)
+
+
 @pytest.fixture(scope="session")
 def demo_database(new_database, demo) -> Callable[[str], AbstractContextManager[Engine]]:
     """`with demo_database(name) as engine:` a database of its own, schema at head, the demo
     county loaded: for tests that edit what other tests read."""
 
-    @contextmanager
-    def loaded(name: str) -> Iterator[Engine]:
-        db_engine = make_engine(new_database(name))
+    def fill(db_engine: Engine) -> None:
         upgrade(db_engine)
         load_county(db_engine, demo)
+
+    template = _template(new_database, "titlemap_demo_template", fill)
+
+    @contextmanager
+    def loaded(name: str) -> Iterator[Engine]:
+        db_engine = make_engine(new_database(name, template))
         try:
             yield db_engine
         finally:

@@ -17,9 +17,6 @@ from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from geo import TitlemapError
-from geo.db.engine import make_engine
-from geo.db.schema import upgrade
-from geo.io.load import load_county
 from geo.ogc.collections import COLLECTIONS
 from geo.ogc.cql2 import cql2_sql
 from geo.ogc.crs import parse_crs
@@ -35,17 +32,14 @@ ITEMS = "/ogc/collections/compounds/items"
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo):
-    engine = make_engine(new_database("ogc_tests"))
-    upgrade(engine)
-    load_county(engine, demo)
-    with engine.begin() as conn:  # a name a careless page would run as script
-        conn.execute(
-            text("UPDATE compound SET name = :n WHERE code = (SELECT min(code) FROM compound)"),
-            {"n": EVIL},
-        )
-    yield engine
-    engine.dispose()
+def db(demo_database):
+    with demo_database("ogc_tests") as engine:
+        with engine.begin() as conn:  # a name a careless page would run as script
+            conn.execute(
+                text("UPDATE compound SET name = :n WHERE code = (SELECT min(code) FROM compound)"),
+                {"n": EVIL},
+            )
+        yield engine
 
 
 @pytest.fixture(scope="module")

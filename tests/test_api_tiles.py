@@ -18,9 +18,7 @@ from geo.core.model import Compound, LedgerEntry
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
 from geo.db.memo import memo_of
-from geo.db.schema import upgrade
 from geo.io.exports import layer_frame
-from geo.io.load import load_county
 from geo.ledger.rules import update_entry
 from geo.ledger.stats import rates
 from geo.query import tiles as geo_tiles
@@ -34,13 +32,10 @@ Z = 14
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo) -> Engine:
+def db(demo_database) -> Engine:
     """The demo county in a database of this module's own: the tests here edit it."""
-    engine = make_engine(new_database("tiles_api"))
-    upgrade(engine)
-    load_county(engine, demo, replace=True)
-    yield engine
-    engine.dispose()
+    with demo_database("tiles_api") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

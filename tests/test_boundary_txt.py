@@ -23,13 +23,10 @@ from api.app import create_app
 from geo import TitlemapError
 from geo.core.model import LAND_USE_LABELS
 from geo.core.settings import Settings
-from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.io.boundary_txt import parse
 from geo.io.exports import export_layer
 from geo.io.importer import import_file
 from geo.io.layers import read_layer
-from geo.io.load import load_county
 from geo.io.registry import ImportOptions
 from geo.ledger.users import add_user
 from tests.conftest import run_cli
@@ -44,20 +41,14 @@ TABLES = ("county", "township", "compound", "parcel", "compound_parcel", "planne
 
 
 @pytest.fixture(scope="module")
-def db_url(new_database, demo):
-    url = new_database("boundary_txt")
-    engine = make_engine(url)
-    upgrade(engine)
-    load_county(engine, demo)
-    engine.dispose()
-    return url
+def db(demo_database):
+    with demo_database("boundary_txt") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")
-def db(db_url):
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
+def db_url(db) -> str:
+    return db.url.render_as_string(hide_password=False)
 
 
 def snapshot(engine) -> dict:
@@ -357,7 +348,7 @@ def test_txt_to_database_to_txt_is_exact_to_the_millimetre(db, tmp_path):
     assert "示例县" in utf8.read_text("utf-8")
 
 
-def test_demo_parcels_exported_and_imported_into_a_fresh_database(db, new_database, demo, tmp_path):
+def test_demo_parcels_exported_and_imported_into_a_fresh_database(db, demo_database, tmp_path):
     out = export_layer(db, COUNTY, "parcels", tmp_path / "demo.txt", "boundary-txt")
     with db.connect() as conn:
         stored = {
@@ -367,10 +358,7 @@ def test_demo_parcels_exported_and_imported_into_a_fresh_database(db, new_databa
                 {"c": COUNTY},
             )
         }  # fmt: skip
-    fresh = make_engine(new_database("boundary_txt_fresh"))
-    try:
-        upgrade(fresh)
-        load_county(fresh, demo)
+    with demo_database("boundary_txt_fresh") as fresh:
         with fresh.begin() as conn:
             conn.execute(text("DELETE FROM parcel"))
         report = import_file(fresh, out, COUNTY, "parcels")
@@ -386,8 +374,6 @@ def test_demo_parcels_exported_and_imported_into_a_fresh_database(db, new_databa
         with db.connect() as conn, fresh.connect() as again:
             before = dict(conn.execute(text(uses), {"c": COUNTY}).all())
             assert before and dict(again.execute(text(uses), {"c": COUNTY}).all()) == before
-    finally:
-        fresh.dispose()
 
 
 def test_export_by_township_and_unknown_codes(db, tmp_path):

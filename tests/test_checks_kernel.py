@@ -17,7 +17,6 @@ from geo.checks.report import CheckSettings
 from geo.checks.run import run_parcel_checks
 from geo.core.codes import parcel_code
 from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.demo.province import generate_province, load_province
 from geo.io.load import ewkb
 from tests.conftest import run_cli
@@ -44,9 +43,8 @@ def compare(engine, counties: list[str], settings: CheckSettings | None = None) 
 
 
 @pytest.fixture(scope="module")
-def province(new_database):
-    engine = make_engine(new_database("titlemap_kernel_province"))
-    upgrade(engine)
+def province(head_database):
+    engine = make_engine(head_database("titlemap_kernel_province"))
     load_province(engine, generate_province(compounds=40))
     yield engine
     engine.dispose()

@@ -30,7 +30,6 @@ from geo.checks.stages import farthest_m
 from geo.core.codes import make_credit_code, parcel_code
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.io.developers import developer_key
 from geo.io.exports import export_layer
 from geo.io.importer import import_file
@@ -60,10 +59,9 @@ def lonlat(shape: Polygon) -> Polygon:
 
 
 @pytest.fixture(scope="module")
-def db(new_database):
+def db(head_database):
     """An empty database with 河湾县's row and the outline its land office sent as GeoJSON."""
-    engine = make_engine(new_database("county_files"))
-    upgrade(engine)
+    engine = make_engine(head_database("county_files"))
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO county (code, name, province, target_rate) "
                           "VALUES (:c, '河湾县', '甘肃省', 0.9)"), {"c": COUNTY})  # fmt: skip

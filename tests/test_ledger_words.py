@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from geo.checks.run import run_parcel_checks
 from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.io.ledger_sheet import (
     LedgerSheetError,
     import_ledger,
@@ -62,10 +61,9 @@ NOTE = "注：1.“已化解”指经县化解办认定销号；2.套数以不�
 
 
 @pytest.fixture(scope="module")
-def db(new_database):
+def db(head_database):
     """A database with 西河县 and its nine compounds: no demo anywhere."""
-    engine = make_engine(new_database("ledger_words_tests"))
-    upgrade(engine)
+    engine = make_engine(head_database("ledger_words_tests"))
     with engine.begin() as conn:
         conn.execute(
             text("""

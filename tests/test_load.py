@@ -8,7 +8,6 @@ from sqlalchemy import text
 
 from geo.core.model import Base, copy_columns
 from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.io.load import CountyFrames, load_county
 
 TABLES = {
@@ -31,9 +30,8 @@ def row_counts(engine) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def scratch_engine(new_database):
-    scratch = make_engine(new_database("load_tests"))
-    upgrade(scratch)
+def scratch_engine(head_database):
+    scratch = make_engine(head_database("load_tests"))
     yield scratch
     scratch.dispose()
 

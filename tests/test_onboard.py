@@ -20,7 +20,6 @@ from api.app import create_app
 from geo.core.model import STATUS_LABELS, LedgerStatus
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.io.developer_list import import_developers
 from geo.io.onboard import onboard, parse_layers
 from geo.ledger.counties import add_county
@@ -54,10 +53,9 @@ def empty_database(new_database, name: str):
     return make_engine(url)
 
 
-def county_database(new_database, name: str, *others: tuple[str, str]):
+def county_database(head_database, name: str, *others: tuple[str, str]):
     """A database holding 柳川县 (and `others`, (code, name) each), nothing else."""
-    engine = make_engine(new_database(name))
-    upgrade(engine)
+    engine = make_engine(head_database(name))
     with engine.connect() as conn:
         for code, county in ((lc.CODE, lc.NAME), *others):
             add_county(conn, code, county)
@@ -226,9 +224,8 @@ def test_one_impossible_row_writes_nothing_and_partial_takes_the_rest(new_databa
     assert compounds == len(lc.COMPOUNDS)
 
 
-def test_a_layer_named_by_hand_and_a_file_in_doubt(new_database, tmp_path, folder):
-    engine = make_engine(new_database("onboard_layers"))
-    upgrade(engine)
+def test_a_layer_named_by_hand_and_a_file_in_doubt(head_database, tmp_path, folder):
+    engine = make_engine(head_database("onboard_layers"))
     doubt = tmp_path / "资料"
     lc._geojson(doubt / "新建图层.geojson",
                 [({"名称": f"地块{k}"}, lc.gk_box(200 * k, 0)) for k in range(5)])  # fmt: skip
@@ -253,8 +250,10 @@ def test_a_layer_named_by_hand_and_a_file_in_doubt(new_database, tmp_path, folde
 # -- the developers list on its own ----------------------------------------------------------------
 
 
-def test_a_developers_table_as_a_gbk_csv_refuses_a_row_without_name_or_code(new_database, tmp_path):
-    engine = county_database(new_database, "onboard_developers")
+def test_a_developers_table_as_a_gbk_csv_refuses_a_row_without_a_name_or_code(
+    head_database, tmp_path
+):
+    engine = county_database(head_database, "onboard_developers")
     path = tmp_path / "开发企业名录.csv"
     rows = ["柳川县房地产开发企业名录,,,,",
             "企业名称,统一社会信用代码,联系人,联系电话,信用状态",
@@ -279,8 +278,8 @@ def test_a_developers_table_as_a_gbk_csv_refuses_a_row_without_name_or_code(new_
 # -- the same over the API -------------------------------------------------------------------------
 
 
-def test_the_upload_gives_the_same_plan(new_database, folder):
-    engine = county_database(new_database, "onboard_api", ("629916", "邻县"))
+def test_the_upload_gives_the_same_plan(head_database, folder):
+    engine = county_database(head_database, "onboard_api", ("629916", "邻县"))
     with Session(engine) as session:
         editor = add_user(session, lc.CODE, "柳川编辑", "editor")[1]
         other = add_user(session, "629916", "邻县编辑", "editor")[1]

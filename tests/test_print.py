@@ -293,24 +293,17 @@ def test_two_processes_draw_the_same_pack(engine):
 
 
 @pytest.fixture(scope="module")
-def odd_names(new_database, demo):
+def odd_names(demo_database):
     """A database of its own where two compounds of 城东片区 carry awkward names."""
-    from geo.db.engine import make_engine
-    from geo.db.schema import upgrade
-    from geo.io.load import load_county
-
-    db = make_engine(new_database("print_names"))
-    upgrade(db)
-    load_county(db, demo)
-    with db.connect() as conn:
-        codes = [c.code for c in select(conn, COUNTY, planned_area="城东片区").compounds[:2]]
-    with db.begin() as conn:
-        for code, name in zip(codes, (LONG_NAME, MARKUP_NAME), strict=True):
-            conn.execute(
-                text("UPDATE compound SET name = :n WHERE code = :c"), {"n": name, "c": code}
-            )
-    yield db, codes
-    db.dispose()
+    with demo_database("print_names") as db:
+        with db.connect() as conn:
+            codes = [c.code for c in select(conn, COUNTY, planned_area="城东片区").compounds[:2]]
+        with db.begin() as conn:
+            for code, name in zip(codes, (LONG_NAME, MARKUP_NAME), strict=True):
+                conn.execute(
+                    text("UPDATE compound SET name = :n WHERE code = :c"), {"n": name, "c": code}
+                )
+        yield db, codes
 
 
 @pytest.mark.slow

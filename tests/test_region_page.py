@@ -15,7 +15,6 @@ from sqlalchemy import text
 from api.app import create_app
 from geo.core.settings import Settings
 from geo.db.engine import make_engine
-from geo.db.schema import upgrade
 from geo.demo.province import generate_province, load_province
 from geo.ledger.regions import overview
 from maps.styles import TARGET_CLASSES, county_class
@@ -32,9 +31,8 @@ ARTIFACTS = REPO / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def province(new_database):
-    engine = make_engine(new_database("titlemap_region_page"))
-    upgrade(engine)
+def province(head_database):
+    engine = make_engine(head_database("titlemap_region_page"))
     load_province(engine, generate_province(compounds=30))
     with engine.begin() as conn:
         conn.execute(text("UPDATE county SET name = :n WHERE code = :c"),

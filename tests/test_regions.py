@@ -34,9 +34,8 @@ ITEMS = "/ogc/collections/compounds/items"
 
 
 @pytest.fixture(scope="module")
-def province(new_database):
-    engine = make_engine(new_database("titlemap_regions"))
-    upgrade(engine)
+def province(head_database):
+    engine = make_engine(head_database("titlemap_regions"))
     load_province(engine, generate_province(compounds=40))
     yield engine
     engine.dispose()

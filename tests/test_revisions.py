@@ -13,9 +13,7 @@ from sqlalchemy import Engine, event, text
 from api.app import create_app
 from geo.core.settings import Settings
 from geo.db import revisions
-from geo.db.engine import driver_dsn, make_engine
-from geo.db.schema import upgrade
-from geo.io.load import load_county
+from geo.db.engine import driver_dsn
 from geo.query.compounds import data_version
 from tests.conftest import Server
 from tests.test_api_tiles import expected_in_tile, town_tile
@@ -25,12 +23,9 @@ COUNTY = "629901"
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo) -> Iterator[Engine]:
-    engine = make_engine(new_database("revisions"))
-    upgrade(engine)
-    load_county(engine, demo, replace=True)
-    yield engine
-    engine.dispose()
+def db(demo_database) -> Iterator[Engine]:
+    with demo_database("revisions") as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -25,12 +25,9 @@ Z = 16
 
 
 @pytest.fixture(scope="module")
-def db(new_database, demo) -> Iterator[Engine]:
-    engine = make_engine(new_database("tile_cells"))
-    upgrade(engine)
-    load_county(engine, demo, replace=True)
-    yield engine
-    engine.dispose()
+def db(demo_database) -> Iterator[Engine]:
+    with demo_database("tile_cells") as engine:
+        yield engine
 
 
 def compound_tile(db: Engine, code: str, z: int = Z) -> tuple[int, int]:

@@ -25,9 +25,6 @@ from sqlalchemy import text
 from api.app import create_app
 from geo import TitlemapError
 from geo.core.settings import Settings
-from geo.db.engine import make_engine
-from geo.db.schema import upgrade
-from geo.io.load import load_county
 from geo.query import tiles as geo_tiles
 from maps.styles import PIECE_STYLES, STATUS_COLOURS
 from maps.webmap import SCRIPTS, STATIC_DIR, Basemap
@@ -646,24 +643,23 @@ def test_search_zooms_to_the_result(map_page, everything):
 
 
 @pytest.fixture(scope="module")
-def xss_server(new_database, demo):
+def xss_server(demo_database, demo):
     """A county of its own whose names are HTML: what the map must show as text."""
-    engine = make_engine(new_database("titlemap_web_xss"))
-    upgrade(engine)
-    load_county(engine, demo, replace=True)
     code = demo.compounds.code.iloc[0]
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE compound SET name = :n WHERE code = :c"), {"n": XSS, "c": code})
-        conn.execute(
-            text("UPDATE developer SET name = :n WHERE id = (SELECT developer_id FROM compound "
-                 "WHERE code = :c)"), {"n": XSS_DEVELOPER, "c": code})  # fmt: skip
-        conn.execute(text("UPDATE planned_area SET name = :n"), {"n": XSS_PLANNED})
-        conn.execute(text("UPDATE complaint SET text = :n"), {"n": XSS})
-        conn.execute(text("UPDATE township SET name = :n"), {"n": XSS_PLANNED})
-    running = Server(make_app(engine))
-    yield running, code
-    running.stop()
-    engine.dispose()
+    with demo_database("titlemap_web_xss") as engine:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE compound SET name = :n WHERE code = :c"), {"n": XSS, "c": code}
+            )
+            conn.execute(
+                text("UPDATE developer SET name = :n WHERE id = (SELECT developer_id FROM "
+                     "compound WHERE code = :c)"), {"n": XSS_DEVELOPER, "c": code})  # fmt: skip
+            conn.execute(text("UPDATE planned_area SET name = :n"), {"n": XSS_PLANNED})
+            conn.execute(text("UPDATE complaint SET text = :n"), {"n": XSS})
+            conn.execute(text("UPDATE township SET name = :n"), {"n": XSS_PLANNED})
+        running = Server(make_app(engine))
+        yield running, code
+        running.stop()
 
 
 @pytest.mark.slow
