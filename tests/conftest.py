@@ -268,9 +268,10 @@ def sign_in(client, name: str, password: str = PASSWORD) -> str:
     return me["csrf"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium for the page tests, launched once per test module."""
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium, launched once per test process (its Node driver and the browser took
+    1–2 s to start for each module). Tests take `browser`."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
@@ -278,3 +279,11 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """The page tests' Chromium: the pages a module opened are closed when it ends."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()

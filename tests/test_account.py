@@ -501,51 +501,43 @@ def test_user_add_still_prints_a_token_by_default(private):
 
 
 @pytest.mark.slow
-def test_sign_in_and_add_a_user_in_chromium(app_engine, engine, people):
-    from pathlib import Path
+def test_sign_in_and_add_a_user_in_chromium(browser, app_engine, engine, people):
+    from tests.conftest import Server
 
-    from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Server
-
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
     with Session(engine) as session:
         session.execute(text("DELETE FROM app_user WHERE name = '浏览器加的人'"))
         session.commit()
     server = Server(create_app(Settings(), app_engine))
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            errors: list[str] = []  # console errors (a refused script), failed loads
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page = browser.new_page()
+        errors: list[str] = []  # console errors (a refused script), failed loads
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
-            def failed(response) -> None:
-                if response.status >= 400 and not response.url.endswith("/favicon.ico"):
-                    errors.append(f"{response.status} {response.url}")
+        def failed(response) -> None:
+            if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+                errors.append(f"{response.status} {response.url}")
 
-            page.on("response", failed)
-            page.goto(server.base + "/admin/users")
-            assert urlsplit(page.url).path == "/signin"  # sent to sign in, coming back after
-            page.fill("main input[name=name]", "管理员")
-            page.fill("main input[name=password]", PASSWORD)
-            page.click("main button[type=submit]")
-            page.wait_for_url("**/admin/users")
-            assert "管理员（全县（领导小组办公室） · 管理员）" in page.text_content("header")
-            form = page.locator("form[action='/admin/users']")
-            form.locator("input[name=name]").fill("浏览器加的人")
-            form.locator("select[name=role]").select_option("editor")
-            form.locator("input[name=department]").fill("税务局")
-            form.locator("input[name=password]").fill("浏览器的密码-1")
-            form.locator("button[type=submit]").click()
-            page.wait_for_url("**/admin/users?done=added*")
-            assert "已添加用户 浏览器加的人" in page.text_content(".tm-flash")
-            page.click("header button[type=submit]")  # 退出
-            page.wait_for_url("**/signin")
-            assert page.text_content("header").count("管理员") == 0
-            errors = [e for e in errors if not e.startswith("Failed to load resource")]
-            assert errors == []  # the favicon aside: no script refused, nothing broken
-            browser.close()
+        page.on("response", failed)
+        page.goto(server.base + "/admin/users")
+        assert urlsplit(page.url).path == "/signin"  # sent to sign in, coming back after
+        page.fill("main input[name=name]", "管理员")
+        page.fill("main input[name=password]", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/admin/users")
+        assert "管理员（全县（领导小组办公室） · 管理员）" in page.text_content("header")
+        form = page.locator("form[action='/admin/users']")
+        form.locator("input[name=name]").fill("浏览器加的人")
+        form.locator("select[name=role]").select_option("editor")
+        form.locator("input[name=department]").fill("税务局")
+        form.locator("input[name=password]").fill("浏览器的密码-1")
+        form.locator("button[type=submit]").click()
+        page.wait_for_url("**/admin/users?done=added*")
+        assert "已添加用户 浏览器加的人" in page.text_content(".tm-flash")
+        page.click("header button[type=submit]")  # 退出
+        page.wait_for_url("**/signin")
+        assert page.text_content("header").count("管理员") == 0
+        errors = [e for e in errors if not e.startswith("Failed to load resource")]
+        assert errors == []  # the favicon aside: no script refused, nothing broken
     finally:
         server.stop()
     sign_in(TestClient(create_app(Settings(), app_engine)), "浏览器加的人", "浏览器的密码-1")

@@ -465,17 +465,14 @@ HTML_WORD = '<img src=x onerror="window.__xss=9">'
 
 
 @pytest.mark.slow
-def test_the_card_shows_the_countys_words_as_text(fresh, tmp_path: Path):
+def test_the_card_shows_the_countys_words_as_text(browser, fresh, tmp_path: Path):
     """Under the categories, "县台账原文：…" with the county's words — text, never HTML."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     from api.app import create_app
     from geo.core.settings import Settings
     from maps.webmap import Basemap
-    from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Server
+    from tests.conftest import Server
     from tests.test_web_map import MapPage
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
     path = tmp_path / "台账.xlsx"
     county_workbook(path)
     assert import_ledger(fresh, path, COUNTY, "x").ok
@@ -493,15 +490,12 @@ def test_the_card_shows_the_countys_words_as_text(fresh, tmp_path: Path):
     app.state.basemap = Basemap()
     server = Server(app)
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = MapPage(browser, server.base).open()
-            page.js("titlemap.app.openCard('XH-005') && 1")
-            page.page.wait_for_selector(".tm-card:not([hidden]) .tm-card-words")
-            shown = page.page.inner_text(".tm-card-words")
-            assert shown == f"县台账原文：小区门口有棵树、{HTML_WORD}；化解状态“正在办理”"
-            assert page.page.locator(".tm-card img").count() == 0
-            assert page.js("window.__xss") is None and not page.errors
-            browser.close()
+        page = MapPage(browser, server.base).open()
+        page.js("titlemap.app.openCard('XH-005') && 1")
+        page.page.wait_for_selector(".tm-card:not([hidden]) .tm-card-words")
+        shown = page.page.inner_text(".tm-card-words")
+        assert shown == f"县台账原文：小区门口有棵树、{HTML_WORD}；化解状态“正在办理”"
+        assert page.page.locator(".tm-card img").count() == 0
+        assert page.js("window.__xss") is None and not page.errors
     finally:
         server.stop()
