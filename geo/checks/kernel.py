@@ -41,18 +41,18 @@ from geo.checks.stages import (
     TOUCH_M,
     Found,
     Plan,
-    _area_problem,
-    _arrears_problem,
-    _beyond,
-    _gap,
-    _geometry_problem,
-    _lonely_problem,
-    _orphan_problem,
-    _overlap,
-    _planned,
+    add_beyond,
+    add_gap,
+    add_overlap,
+    add_planned,
+    area_problem,
+    arrears_problem,
     code_problem,
     developer_problem,
+    geometry_problem,
+    lonely_problem,
     name_compounds,
+    orphan_problem,
 )
 from geo.core.codes import parcel_code_pattern
 from geo.core.crs import measuring_epsg
@@ -279,11 +279,11 @@ class _Run:
         for i, (county, code, drawn, recorded, epsg, due, paid) in enumerate(rows):
             problems, x, y = self.found[county].problems, lon[i], lat[i]
             if measure[i]:
-                problems.append(_area_problem(code, x, y, drawn, recorded, tol, epsg))
+                problems.append(area_problem(code, x, y, drawn, recorded, tol, epsg))
             if owing[i]:
-                problems.append(_arrears_problem(code, x, y, due or 0.0, paid or 0.0))
+                problems.append(arrears_problem(code, x, y, due or 0.0, paid or 0.0))
             if alone[i]:
-                problems.append(_orphan_problem(code, x, y, on_it.get(flagged[i])))
+                problems.append(orphan_problem(code, x, y, on_it.get(flagged[i])))
 
     def _validity(self) -> None:
         bad = np.flatnonzero(~self.p_valid)
@@ -300,7 +300,7 @@ class _Run:
             reason, x, y = why.get(int(self.p_id[k]), ("Invalid", None, None))
             row = Row(code=self.p_code[k], empty=bool(self.p_empty[k]), reason=reason,
                       bad_lon=x, bad_lat=y)  # fmt: skip
-            self.found[self.p_county[k]].problems.append(_geometry_problem(row))
+            self.found[self.p_county[k]].problems.append(geometry_problem(row))
 
     def _codes(self) -> None:
         bad = np.zeros(len(self.p_code), dtype=bool)
@@ -350,7 +350,7 @@ class _Run:
             row = Row(codes=[self.p_code[a[k]], self.p_code[b[k]]], area=float(area[k]),
                       perimeter=float(perimeter[k]), geojson=drawn.get(k),
                       lon=_number(lon[k]), lat=_number(lat[k]))  # fmt: skip
-            _overlap(self.found[self.p_county[a[k]]], row, s)
+            add_overlap(self.found[self.p_county[a[k]]], row, s)
         named = np.isin(self.l_parcel, np.concatenate([a, b]))
         compounds = _joined_lists(self.l_parcel[named], self.c_code[self.l_compound[named]])
         for county in np.unique(self.p_county[a]):
@@ -457,9 +457,9 @@ class _Run:
             found = self.found[self.c_county[compound]]
             piece_id = f"{kind}:{code}:{numbered[(kind, code)]}"
             if kind == "gap":
-                _gap(found, row, piece_id)
+                add_gap(found, row, piece_id)
             else:
-                _beyond(found, row, piece_id, float(far[k]))
+                add_beyond(found, row, piece_id, float(far[k]))
 
     # -- planned roads and green space -----------------------------------------------------------
 
@@ -491,7 +491,7 @@ class _Run:
                       parcel_area=float(self.p_area[p[k]]), code=self.p_code[p[k]],
                       area_code=codes[a[k]], geojson=drawn[k], lon=_number(lon[k]),
                       lat=_number(lat[k]))  # fmt: skip
-            _planned(self.found[county[a[k]]], row, tol)
+            add_planned(self.found[county[a[k]]], row, tol)
 
     # -- compounds with no parcel, developers, closed ledger entries ------------------------------
 
@@ -509,7 +509,7 @@ class _Run:
             under = _joined(c, self.p_code[p])
         lon, lat = _lon_lat(shapely.point_on_surface(self.c_geom[rows]))
         for k, x, y in zip(rows, lon, lat, strict=True):
-            problem = _lonely_problem(self.c_code[k], self.c_name[k], x, y, under.get(k))
+            problem = lonely_problem(self.c_code[k], self.c_name[k], x, y, under.get(k))
             self.found[self.c_county[k]].problems.append(problem)
 
     def developer(self, row: tuple) -> None:

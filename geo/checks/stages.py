@@ -165,7 +165,7 @@ def cluster_stage(conn: Connection, plan: Plan, n: int = 1) -> Found:
     return Found(shares=[Share(row.parcels, row.clusters, row.compounds) for row in rows])
 
 
-def _geometry_problem(row) -> Problem:
+def geometry_problem(row) -> Problem:
     if row.empty:
         return Problem("geometry", parcel=row.code, reason="图形为空",
                        reason_en="empty geometry")  # fmt: skip
@@ -235,7 +235,7 @@ def validity_stage(conn: Connection, plan: Plan) -> Found:
     found = Found()
     for row in conn.execute(text(sql), plan.params()).all():
         found.bad_parcels.append(row.id)
-        found.problems.append(_geometry_problem(row))
+        found.problems.append(geometry_problem(row))
     return found
 
 
@@ -282,16 +282,16 @@ def parcel_stage(conn: Connection, plan: Plan, n: int, k: int) -> Found:
         text(sql), params
     ).all():
         if recorded is None or recorded <= 0 or abs(drawn - recorded) > tol * recorded:
-            problems.append(_area_problem(code, lon, lat, drawn, recorded, tol, epsg))
+            problems.append(area_problem(code, lon, lat, drawn, recorded, tol, epsg))
         due, paid = due or 0.0, paid or 0.0
         if due - paid > owed_tol:
-            problems.append(_arrears_problem(code, lon, lat, due, paid))
+            problems.append(arrears_problem(code, lon, lat, due, paid))
         if orphan:
-            problems.append(_orphan_problem(code, lon, lat, on_it))
+            problems.append(orphan_problem(code, lon, lat, on_it))
     return found
 
 
-def _arrears_problem(code: str, lon, lat, due: float, paid: float) -> Problem:
+def arrears_problem(code: str, lon, lat, due: float, paid: float) -> Problem:
     owed = due - paid
     d, p, o = f"{due:,.2f}", f"{paid:,.2f}", f"{owed:,.2f}"  # each formatted once
     return Problem(
@@ -301,7 +301,7 @@ def _arrears_problem(code: str, lon, lat, due: float, paid: float) -> Problem:
     )  # fmt: skip
 
 
-def _orphan_problem(code: str, lon, lat, on_it: str | None) -> Problem:
+def orphan_problem(code: str, lon, lat, on_it: str | None) -> Problem:
     """`on_it`: the compounds standing on the parcel, joined by 、 (or None)."""
     return Problem(
         "orphan_parcel", code, lon=lon, lat=lat, related=on_it.split("、") if on_it else [],
@@ -312,7 +312,7 @@ def _orphan_problem(code: str, lon, lat, on_it: str | None) -> Problem:
     )  # fmt: skip
 
 
-def _area_problem(code, lon, lat, drawn: float, recorded: float | None, tol: float,
+def area_problem(code, lon, lat, drawn: float, recorded: float | None, tol: float,
                   epsg: int) -> Problem:  # fmt: skip
     if recorded is None or recorded <= 0:
         return Problem(
@@ -457,20 +457,20 @@ def compound_stage(conn: Connection, plan: Plan, share: Share) -> Found:
     numbered: Counter = Counter()
     for row in conn.execute(text(sql), params).all():
         if row.kind == "overlap":
-            _overlap(found, row, s)
+            add_overlap(found, row, s)
             continue
         numbered[(row.kind, row.code)] += 1
         piece = f"{row.kind}:{row.code}:{numbered[(row.kind, row.code)]}"
         if row.kind == "gap":
-            _gap(found, row, piece)
+            add_gap(found, row, piece)
             continue
         depth = farthest_m(shapely.from_wkb(bytes(row.piece_wkb)),
                            shapely.from_wkb(bytes(row.parcels_wkb)))  # fmt: skip
-        _beyond(found, row, piece, depth)
+        add_beyond(found, row, piece, depth)
     return found
 
 
-def _overlap(found: Found, row, s: CheckSettings) -> None:
+def add_overlap(found: Found, row, s: CheckSettings) -> None:
     a, b = row.codes
     if row.area <= s.overlap_tolerance_m2:
         found.slivers.append((row.area, a, b))
@@ -490,7 +490,7 @@ def _overlap(found: Found, row, s: CheckSettings) -> None:
         ))  # fmt: skip
 
 
-def _gap(found: Found, row, piece: str) -> None:
+def add_gap(found: Found, row, piece: str) -> None:
     width = 2 * row.area / row.perimeter if row.perimeter else 0.0
     side, _ = side_of(row.azimuth)
     found.pieces.append(piece_json(piece, "gap", row.geojson, row.area, compound=row.code,
@@ -556,7 +556,7 @@ def _covers(parcels: np.ndarray, distance: np.ndarray, pieces: np.ndarray) -> np
     return shapely.covers(shapely.buffer(parcels, distance, quad_segs=16), pieces)
 
 
-def _beyond(found: Found, row, piece: str, depth: float) -> None:
+def add_beyond(found: Found, row, piece: str, depth: float) -> None:
     side, side_en = side_of(row.azimuth)
     found.pieces.append(piece_json(piece, "beyond", row.geojson, row.area, compound=row.code,
                                  parcels=row.codes, depth_m=round(depth, 2),
@@ -623,12 +623,12 @@ def lonely_compounds(conn: Connection, plan: Plan) -> Found:
                                                      params).scalar_one()})  # fmt: skip
     for row in conn.execute(text(sql), params).all():
         found.problems.append(
-            _lonely_problem(row.code, row.name, row.lon, row.lat, row.parcels_under)
+            lonely_problem(row.code, row.name, row.lon, row.lat, row.parcels_under)
         )
     return found
 
 
-def _lonely_problem(code: str, name: str, lon, lat, under: str | None) -> Problem:
+def lonely_problem(code: str, name: str, lon, lat, under: str | None) -> Problem:
     """`under`: the parcels lying under the compound, joined by 、 (or None)."""
     return Problem(
         "compound_no_parcel", compound=code, compound_name=name,
@@ -673,11 +673,11 @@ def planned_stage(conn: Connection, plan: Plan) -> Found:
     tol = plan.settings.planned_tolerance_m2
     found = Found()
     for row in conn.execute(text(sql), plan.params(tol=tol)).all():
-        _planned(found, row, tol)
+        add_planned(found, row, tol)
     return found
 
 
-def _planned(found: Found, row, tol: float) -> None:
+def add_planned(found: Found, row, tol: float) -> None:
     """A parcel on a planned road or green space: its piece and problem."""
     kind = PLANNED_AREA_LABELS[PlannedAreaKind(row.kind)]
     what = f"“{row.name}”" if row.name.startswith(kind) else f"{kind}“{row.name}”"
