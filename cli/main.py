@@ -389,7 +389,6 @@ def serve(
     """启动网页服务 / serve the app (http://127.0.0.1:8000)."""
     import uvicorn
 
-    from api.app import create_app
     from geo.db.cluster import port_is_free
     from geo.db.engine import check_database, get_app_engine, get_engine
     from geo.db.schema import check_schema, grant_app_role
@@ -412,10 +411,13 @@ def serve(
     out.print(f"titlemap 运行于 / serving on http://{host}:{port} ({workers} worker(s))")
     # Each worker process builds its own app (and engine, tile cache) from the environment:
     # uvicorn needs an import string then. ETags are hashes of the tile key, so a browser's
-    # If-None-Match is answered 304 by whichever worker it reaches.
-    app_ref = (
-        "api.app:create_app" if workers > 1 else create_app(settings, get_app_engine(settings))
-    )
+    # If-None-Match is answered 304 by whichever worker it reaches. The app is imported only
+    # here (seconds): a taken port or a missing database is said before.
+    app_ref = "api.app:create_app"
+    if workers == 1:
+        from api.app import create_app
+
+        app_ref = create_app(settings, get_app_engine(settings))
     uvicorn.run(
         app_ref,
         factory=workers > 1,
