@@ -43,7 +43,6 @@ from geo.ledger.bulletin import (
     week_period,
 )
 from geo.ledger.users import home_county, may_read
-from maps.bulletin import bulletin_docx, bulletin_pdf, file_title
 
 router = APIRouter(tags=["bulletins"])
 
@@ -91,6 +90,8 @@ def _figures(conn: Connection, county: str, period: str) -> dict:
 
 
 def _file(body: bytes, media_type: str, figures: dict, suffix: str, inline: bool) -> Response:
+    from maps.bulletin import file_title  # maps.bulletin (matplotlib, docx): at the first file
+
     ascii_name = f"bulletin-{figures['county']}-{figures['number']}-{figures['period']}{suffix}"
     name = f"{figures['county_name']}{file_title(figures)}{suffix}"
     how = "inline" if inline else "attachment"
@@ -179,6 +180,8 @@ def docx_file(
     conn: Annotated[Connection, Depends(connection)],
     county: CountyParam = None,
 ) -> Response:
+    from maps.bulletin import bulletin_docx
+
     _user, county = _county_reader(request, county)
     figures = _figures(conn, county, period)
     return _file(bulletin_docx(figures), DOCX_TYPE, figures, ".docx", inline=False)
@@ -197,6 +200,8 @@ def pdf_file(
     conn: Annotated[Connection, Depends(connection)],
     county: CountyParam = None,
 ) -> Response:
+    from maps.bulletin import bulletin_pdf
+
     _user, county = _county_reader(request, county)
     figures = _figures(conn, county, period)
     with user_errors():

@@ -9,6 +9,8 @@ selection is a 422 whose `detail` says, in Chinese and English, what to change.
 One print at a time per worker (`app.state.printer`): drawing takes seconds, a few hundred MB
 and matplotlib's process-wide settings; a print that cannot start within `Printer.wait`
 seconds is answered 503 "busy" rather than queued behind the others.
+
+maps.print (matplotlib, the fonts) is imported by the first print, not by every server start.
 """
 
 import ctypes
@@ -30,7 +32,6 @@ from geo.core.dates import today
 from geo.ledger.regions import county_outlines, overview
 from geo.ledger.users import may_read
 from geo.query.selection import select
-from maps.print import VISIT_LIMIT, area_pdf, region_pdf, visit_pdf
 
 router = APIRouter(prefix="/print", tags=["print"])
 
@@ -140,6 +141,8 @@ def area(
     choice: Choice,
     paper: Annotated[str, Query(description="纸张 / paper: A4 or A3 (landscape)")] = "A4",
 ) -> Response:
+    from maps.print import area_pdf
+
     with user_errors():
         selection = select(conn, **choice)
         body = area_pdf(conn, selection, paper)
@@ -158,6 +161,8 @@ def visit(
     conn: Annotated[Connection, Depends(connection)],
     choice: Choice,
 ) -> Response:
+    from maps.print import VISIT_LIMIT, visit_pdf
+
     with user_errors():
         selection = select(conn, **choice, limit=VISIT_LIMIT)
         # site photos are the county's papers: in the pack of its own signed-in people only
@@ -183,6 +188,8 @@ def region(
 ) -> Response:
     """The counties the asker may read (the others counted as withheld, as on the page): their
     map coloured by overall rate against target, and the ranking with its totals."""
+    from maps.print import region_pdf
+
     _, counties = region_of(request, conn, code)
     with user_errors():
         figures = overview(conn, code, counties, as_of)
