@@ -390,7 +390,8 @@ def test_one_print_at_a_time_and_the_others_told_busy(engine):
         started = time.monotonic()
         busy = client.get(area)
         assert busy.status_code == 503 and "busy" in one_line(busy)
-        assert busy.headers["Retry-After"] and time.monotonic() - started < 2
+        # told at once: a print queued behind the lock held here would never answer
+        assert busy.headers["Retry-After"] and time.monotonic() - started < 10
     gc.collect()
     figures = sum(isinstance(o, Figure) for o in gc.get_objects())
     printed = client.get(area)
