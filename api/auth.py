@@ -194,7 +194,11 @@ def county_is_public(request: Request, county: str, conn: Connection | None = No
     if held is not None and version is not None and held[0] == version:
         return held[1]
     if held is not None and _on_event_loop():
-        _refresh_public(app, county)
+        # Where no revision is held (Citus, a listener down) a tile goes to a worker thread,
+        # which reads the flag again on its own connection: a read from here too was a second
+        # connection per tile, the starvation test_a_tile_is_built_on_one_connection guards.
+        if version is not None:
+            _refresh_public(app, county)
         return held[1]
     try:
         return _read_public(app, county, conn)
