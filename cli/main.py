@@ -449,10 +449,13 @@ def mount_sub_apps(argv: list[str]) -> None:
     """Mount the sub-app `argv` (the words after `titlemap`) runs, or every one when it names
     none of them (help, a typo: the list shows them all)."""
     words = [word for word in argv if not word.startswith("-")]
-    asked = " ".join(words[:2]) if words[:1] == ["db"] else " ".join(words[:1])
+    asked = words[0] if words else None
     own = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
     own |= {group.name for group in app.registered_groups}
-    names = [asked] if asked in SUB_APPS else [] if asked in own else list(SUB_APPS)
+    if asked == "db":  # its own commands and `db citus` (a light module) listed together
+        names = ["db citus"]
+    else:
+        names = [asked] if asked in SUB_APPS else [] if asked in own else list(SUB_APPS)
     for name in names:
         module, attribute = SUB_APPS[name]
         sub_app = getattr(importlib.import_module(module), attribute)

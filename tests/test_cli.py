@@ -112,6 +112,18 @@ def test_postgis_that_cannot_be_enabled_is_one_clear_line(new_database, admin_ur
     assert_one_clear_line(result, "PostGIS", "CREATE EXTENSION postgis")
 
 
+def test_help_lists_every_command_though_each_run_loads_only_its_own():
+    """cli.main mounts a sub-app when its word is typed (SUB_APPS): help must still list all."""
+    from cli.main import SUB_APPS
+
+    top = run_cli("--help")
+    assert top.returncode == 0, top.stderr
+    for name in SUB_APPS:
+        assert name.split()[0] in top.stdout, name
+    db = run_cli("db", "--help")
+    assert db.returncode == 0 and "citus" in db.stdout and "upgrade" in db.stdout, db.stdout
+
+
 def test_unreachable_database_is_one_clear_line():
     url = f"postgresql://someone:pw@127.0.0.1:{free_port()}/gone"
     result = run_cli("db", "status", env={"DATABASE_URL": url})
