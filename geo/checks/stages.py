@@ -313,7 +313,7 @@ def orphan_problem(code: str, lon, lat, on_it: str | None) -> Problem:
 
 
 def area_problem(code, lon, lat, drawn: float, recorded: float | None, tol: float,
-                  epsg: int) -> Problem:  # fmt: skip
+                 epsg: int) -> Problem:  # fmt: skip
     if recorded is None or recorded <= 0:
         return Problem(
             "area", code, lon=lon, lat=lat, unit="m²",
